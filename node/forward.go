@@ -1,0 +1,78 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	pb "github.com/fedlic/fedlic/api/fedlicpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+)
+
+// ForwardedKey marks a request a node forwarded to the leader, so a
+// request is forwarded at most once and never loops.
+const ForwardedKey = "fedlic-forwarded"
+
+// IsForwarded reports whether ctx carries an incoming forwarded request.
+func IsForwarded(ctx context.Context) bool {
+	md, ok := metadata.FromIncomingContext(ctx)
+	return ok && len(md.Get(ForwardedKey)) > 0
+}
+
+// leaderConn returns a connection to the leader's gRPC address, or
+// ErrNoLeader. Called on a follower.
+func (n *Node) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Context, error) {
+	if IsForwarded(ctx) {
+		return nil, nil, ErrNotLeader
+	}
+	addr := n.LeaderGRPC()
+	if addr == "" {
+		return nil, nil, ErrNoLeader
+	}
+	conn, err := n.conn(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := metadata.AppendToOutgoingContext(stripIncoming(ctx), ForwardedKey, n.cfg.NodeID)
+	return conn, out, nil
+}
+
+// stripIncoming keeps deadline and cancellation but not incoming metadata.
+func stripIncoming(ctx context.Context) context.Context {
+	return metadata.NewIncomingContext(ctx, metadata.MD{})
+}
+
+// conn returns a pooled client connection to a member.
+func (n *Node) conn(addr string) (*grpc.ClientConn, error) {
+	n.connsMu.Lock()
+	defer n.connsMu.Unlock()
+	if c, ok := n.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("dial member %s: %w", addr, err)
+	}
+	n.conns[addr] = c
+	return c, nil
+}
+
+// Forwarding helpers: each returns handled=false when this node is the
+// leader and should serve the request itself.
+
+func forward[Req, Resp any](n *Node, ctx context.Context, req Req, call func(*grpc.ClientConn, context.Context, Req) (Resp, error)) (Resp, bool, error) {
+	var zero Resp
+	if n.IsLeader() {
+		return zero, false, nil
+	}
+	conn, fctx, err := n.leaderConn(ctx)
+	if err != nil {
+		return zero, true, err
+	}
+	resp, err := call(conn, fctx, req)
+	return resp, true, err
+}
+
+func licensesClient(c *grpc.ClientConn) pb.LicensesClient { return pb.NewLicensesClient(c) }
+func clusterClient(c *grpc.ClientConn) pb.ClusterClient   { return pb.NewClusterClient(c) }

@@ -1,0 +1,154 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	pb "github.com/fedlic/fedlic/api/fedlicpb"
+	"github.com/fedlic/fedlic/fsm"
+	"google.golang.org/grpc"
+)
+
+// ReadMeta describes the replica that served a read.
+func (n *Node) ReadMeta() *pb.ReadMeta {
+	m := &pb.ReadMeta{Index: n.fsm.AppliedIndex(), NodeId: n.cfg.NodeID}
+	id := n.LeaderID()
+	m.KnownLeader = id != ""
+	if !n.IsLeader() {
+		if lc := n.raft.LastContact(); !lc.IsZero() {
+			m.StaleMs = time.Since(lc).Milliseconds()
+		} else {
+			m.StaleMs = -1 // never heard from a leader since start
+		}
+	}
+	return m
+}
+
+// linearizableBarrier makes a read on the leader linearizable: it
+// records the commit index, confirms leadership with a quorum
+// (VerifyLeader), then waits until that index is applied locally.
+func (n *Node) linearizableBarrier(ctx context.Context) error {
+	if !n.readyRead.Load() {
+		return ErrNotReady
+	}
+	idx := n.raft.CommitIndex()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return ErrNotLeader
+	}
+	ch := n.fsm.WaitApplied(idx)
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		n.fsm.CancelWait(ch)
+		return ctx.Err()
+	}
+}
+
+// readPrep decides where a read runs. It returns handled=true with the
+// forwarded answer when the read must go to the leader.
+func readPrep[Req, Resp any](n *Node, ctx context.Context, c pb.Consistency, req Req,
+	call func(*grpc.ClientConn, context.Context, Req) (Resp, error)) (Resp, bool, error) {
+	var zero Resp
+	switch c {
+	case pb.Consistency_CONSISTENCY_STALE:
+		return zero, false, nil
+	case pb.Consistency_CONSISTENCY_LEADER, pb.Consistency_CONSISTENCY_LINEARIZABLE:
+		if resp, ok, err := forward(n, ctx, req, call); ok {
+			return resp, true, err
+		}
+		if c == pb.Consistency_CONSISTENCY_LINEARIZABLE {
+			if err := n.linearizableBarrier(ctx); err != nil {
+				return zero, true, err
+			}
+		}
+		return zero, false, nil
+	}
+	return zero, true, &fsm.Error{Code: fsm.CodeInvalid, Msg: "unknown consistency " + c.String() + ": use stale, leader or linearizable"}
+}
+
+func orDefault(c, def pb.Consistency) pb.Consistency {
+	if c == pb.Consistency_CONSISTENCY_UNSPECIFIED {
+		return def
+	}
+	return c
+}
+
+// Get reads one license (default consistency: leader).
+func (n *Node) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
+	c := orDefault(req.GetConsistency(), pb.Consistency_CONSISTENCY_LEADER)
+	if resp, ok, err := readPrep(n, ctx, c, req, func(cc *grpc.ClientConn, ctx context.Context, r *pb.GetRequest) (*pb.GetResponse, error) {
+		return licensesClient(cc).Get(ctx, r)
+	}); ok {
+		return resp, err
+	}
+	if req.GetId() == "" {
+		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "license id is empty: give an id"}
+	}
+	l, found := n.fsm.Get(req.GetId())
+	if !found {
+		return nil, &fsm.Error{Code: fsm.CodeNotFound, Msg: "license " + req.GetId() + " not found: check the id with 'fedlic license list'"}
+	}
+	return &pb.GetResponse{License: l.ToProto(), Meta: n.ReadMeta()}, nil
+}
+
+const maxPage = 1000
+
+// List pages through licenses, optionally filtered by licensee and product.
+func (n *Node) List(ctx context.Context, req *pb.ListRequest) (*pb.ListResponse, error) {
+	c := orDefault(req.GetConsistency(), pb.Consistency_CONSISTENCY_LEADER)
+	if resp, ok, err := readPrep(n, ctx, c, req, func(cc *grpc.ClientConn, ctx context.Context, r *pb.ListRequest) (*pb.ListResponse, error) {
+		return licensesClient(cc).List(ctx, r)
+	}); ok {
+		return resp, err
+	}
+	size := int(req.GetPageSize())
+	if size < 0 || size > maxPage {
+		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "page_size must be between 1 and 1000 (0 means 100)"}
+	}
+	ls, more := n.fsm.List(fsm.ListOptions{Licensee: req.GetLicensee(), Product: req.GetProduct(), After: req.GetPageToken(), Limit: size})
+	resp := &pb.ListResponse{Meta: n.ReadMeta()}
+	for _, l := range ls {
+		resp.Licenses = append(resp.Licenses, l.ToProto())
+	}
+	if more && len(ls) > 0 {
+		resp.NextPageToken = ls[len(ls)-1].ID
+	}
+	return resp, nil
+}
+
+// CheckTime is the time a check is judged at: the later of this node's
+// clock and the newest leader-stamped time it applied, so a license past
+// its window is expired on every replica even while no leader stamps.
+func (n *Node) CheckTime() int64 {
+	now := time.Now().UnixNano()
+	if c := n.fsm.Clock(); c > now {
+		return c
+	}
+	return now
+}
+
+// Check answers an entitlement check (default consistency: stale).
+func (n *Node) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
+	c := orDefault(req.GetConsistency(), pb.Consistency_CONSISTENCY_STALE)
+	if resp, ok, err := readPrep(n, ctx, c, req, func(cc *grpc.ClientConn, ctx context.Context, r *pb.CheckRequest) (*pb.CheckResponse, error) {
+		return licensesClient(cc).Check(ctx, r)
+	}); ok {
+		return resp, err
+	}
+	if req.GetFeature() == "" {
+		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "feature is empty: say which feature to check (--feature)"}
+	}
+	if req.GetAmount() < 0 {
+		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "amount must not be negative"}
+	}
+	if req.GetLicensee() == "" || req.GetProduct() == "" {
+		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "give both licensee and product (or a token)"}
+	}
+	r := n.fsm.Check(req.GetLicensee(), req.GetProduct(), req.GetFeature(), req.GetAmount(), n.CheckTime())
+	return checkResponse(r, n.ReadMeta()), nil
+}
+
+func checkResponse(r fsm.CheckResult, meta *pb.ReadMeta) *pb.CheckResponse {
+	return &pb.CheckResponse{Allowed: r.Allowed, Reason: r.Reason, LicenseId: r.LicenseID, Meta: meta, Status: r.Status, Version: r.Version}
+}
