@@ -24,25 +24,46 @@ func (n *Node) ReadMeta() *pb.ReadMeta {
 	return m
 }
 
-// linearizableBarrier makes a read on the leader linearizable: it
-// records the commit index, confirms leadership with a quorum
-// (VerifyLeader), then waits until that index is applied locally.
+// linearizableBarrier makes a read on the leader linearizable, as
+// Consul's consistent reads do: the leader must have applied everything
+// from earlier terms (its establishment barrier, readyRead) and must
+// still hold a quorum (VerifyLeader) after the read began. A write is
+// acknowledged only after the leader's FSM applied it, so every write
+// acknowledged before this read is visible in the leader's state.
+//
+// We do not wait for the FSM to reach raft's commit index: raft never
+// passes no-op and barrier entries to the FSM, so the FSM's applied
+// index can stay below the commit index indefinitely.
 func (n *Node) linearizableBarrier(ctx context.Context) error {
-	if !n.readyRead.Load() {
-		return ErrNotReady
+	if err := n.waitReady(ctx, 3*time.Second); err != nil {
+		return err
 	}
-	idx := n.raft.CommitIndex()
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return ErrNotLeader
 	}
-	ch := n.fsm.WaitApplied(idx)
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		n.fsm.CancelWait(ch)
-		return ctx.Err()
+	if !n.readyRead.Load() {
+		return ErrNotReady // leadership changed hands while verifying
 	}
+	return ctx.Err()
+}
+
+// waitReady waits, briefly, for a new leader to finish establishing.
+func (n *Node) waitReady(ctx context.Context, max time.Duration) error {
+	deadline := time.Now().Add(max)
+	for !n.readyRead.Load() {
+		if !n.IsLeader() {
+			return ErrNotLeader
+		}
+		if time.Now().After(deadline) {
+			return ErrNotReady
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // readPrep decides where a read runs. It returns handled=true with the
