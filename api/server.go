@@ -156,4 +156,3 @@ func (s *cluster) TransferLeadership(ctx context.Context, r *pb.TransferLeadersh
 	resp, err := s.n.TransferLeadership(ctx, r)
 	return resp, toStatus(err)
 }
-

@@ -216,6 +216,9 @@ func applyReplace(s *state, index uint64, msg proto.Message) *Result {
 		return fail(err)
 	}
 	now := c.GetTimeUnixNano()
+	if c.GetLicense() == nil { // proto.Clone(nil) is a nil *pb.License: reject, do not crash every replica
+		return fail(errorf(CodeInvalid, "replace of %s has no new license: give the license to issue in its place", old.ID))
+	}
 	p := proto.Clone(c.GetLicense()).(*pb.License)
 	p.Licensee, p.Product = old.Licensee, old.Product
 	nl, err := newLicense(s, index, p, now)

@@ -51,4 +51,3 @@ func Encode(t MessageType, msg proto.Message) ([]byte, error) {
 	copy(out[1:], b)
 	return out, nil
 }
-

@@ -146,4 +146,3 @@ func ValidateRevoke(c *pb.RevokeCommand) error {
 	}
 	return nil
 }
-

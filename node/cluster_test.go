@@ -210,9 +210,9 @@ func TestJoinIsIdempotentAndRefusesConflicts(t *testing.T) {
 		t.Fatalf("repeated join: %v %v", r, err)
 	}
 	for _, bad := range []*pb.JoinRequest{
-		{NodeId: "n2", RaftAddress: "127.0.0.1:1", GrpcAddress: "127.0.0.1:2", Voter: true},      // id taken
-		{NodeId: "n9", RaftAddress: n2.cfg.RaftAddr, GrpcAddress: "127.0.0.1:2", Voter: true},    // address taken
-		{NodeId: "", RaftAddress: "127.0.0.1:1", GrpcAddress: "127.0.0.1:2", Voter: true},        // no id
+		{NodeId: "n2", RaftAddress: "127.0.0.1:1", GrpcAddress: "127.0.0.1:2", Voter: true},   // id taken
+		{NodeId: "n9", RaftAddress: n2.cfg.RaftAddr, GrpcAddress: "127.0.0.1:2", Voter: true}, // address taken
+		{NodeId: "", RaftAddress: "127.0.0.1:1", GrpcAddress: "127.0.0.1:2", Voter: true},     // no id
 	} {
 		_, err := c.members[0].client.Cluster.Join(ctx(t), bad)
 		if code := status.Code(err); code != codes.FailedPrecondition && code != codes.InvalidArgument {

@@ -124,4 +124,3 @@ func runAgent(cfg node.Config) error {
 	a.Stop()
 	return nil
 }
-

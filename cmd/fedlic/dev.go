@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"time"
 
-	pb "github.com/fedlic/fedlic/api/fedlicpb"
 	"github.com/fedlic/fedlic/api"
+	pb "github.com/fedlic/fedlic/api/fedlicpb"
 	"github.com/fedlic/fedlic/client"
 	"github.com/fedlic/fedlic/node"
 	"github.com/hashicorp/go-hclog"
