@@ -14,6 +14,7 @@ all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/fedlic ./cmd/fedlic
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/fedlic-bench ./cmd/fedlic-bench
 
 # A three-node domain on loopback with sample licenses; Ctrl-C stops it.
 dev: build
@@ -36,6 +37,11 @@ proto:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+# Every benchmark beside its same-run baseline; rewrites docs/benchmarks.md.
+bench: build
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/fedlic-bench ./cmd/fedlic-bench
+	./$(BIN)/fedlic-bench all --fedlic $(BIN)/fedlic
 
 FUZZTIME ?= 60s
 fuzz:

@@ -34,7 +34,8 @@ func toStatus(err error) error {
 	}
 	switch {
 	case errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrNotLeader),
-		errors.Is(err, node.ErrNotReady), errors.Is(err, node.ErrShutdown):
+		errors.Is(err, node.ErrNotReady), errors.Is(err, node.ErrShutdown),
+		errors.Is(err, node.ErrCatchingUp):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded before the operation finished; a write may still commit: read it back before retrying")

@@ -248,3 +248,33 @@ func TestExpiryUsesLeaderTimeOnEveryReplica(t *testing.T) {
 	}
 	assertEqualHashes(t, c.waitConverged())
 }
+
+// A replica restarted while its domain has no leader holds only its last
+// snapshot (raft does not persist the commit index): it must refuse stale
+// reads as Unavailable rather than deny a valid license, and serve again
+// once a leader tells it what is committed.
+func TestRestartedReplicaDoesNotDenyBeforeCatchingUp(t *testing.T) {
+	skipShort(t)
+	c := newCluster(t, 3, 0)
+	if _, err := c.members[0].client.Issue(ctx(t), issueReq("globex")); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged()
+	for _, m := range c.members {
+		m.stop()
+	}
+	c.restart(c.members[2])
+	r := c.members[2]
+	ck, err := r.client.Check(ctx(t), "globex", "acme/db", "seats", 1, stale)
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("restarted replica without a leader answered %v, %v; want Unavailable", ck, err)
+	}
+	c.restart(c.members[0])
+	waitFor(t, 20*time.Second, "restarted replica serving again", func() (bool, string) {
+		ck, err := r.client.Check(ctx(t), "globex", "acme/db", "seats", 1, stale)
+		if err == nil && !ck.GetAllowed() {
+			t.Fatalf("restarted replica denied a valid license: %v", ck)
+		}
+		return err == nil && ck.GetAllowed(), fmt.Sprint(err)
+	})
+}

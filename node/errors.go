@@ -15,6 +15,9 @@ var (
 	// ErrNotReady: a new leader has not yet applied the entries of
 	// earlier terms, so it cannot serve linearizable reads yet.
 	ErrNotReady = errors.New("leader not ready for linearizable reads yet; retry shortly")
+	// ErrCatchingUp: this replica restarted or joined and has not yet
+	// applied the log a leader committed; its state would be misleading.
+	ErrCatchingUp = errors.New("replica is catching up with the domain's log after a restart or join; ask another node or retry shortly")
 	// ErrShutdown: the node is stopping.
 	ErrShutdown = errors.New("node is shutting down")
 )

@@ -49,11 +49,11 @@ type member struct {
 }
 
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	members []*member
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -65,7 +65,7 @@ func freeAddr(t *testing.T) string {
 
 // newCluster starts voters (the first bootstraps) and nonVoters over
 // real TCP, with raft-boltdb on disk and fsync on.
-func newCluster(t *testing.T, voters, nonVoters int) *cluster {
+func newCluster(t testing.TB, voters, nonVoters int) *cluster {
 	t.Helper()
 	c := &cluster{t: t}
 	t.Cleanup(c.stopAll)
@@ -151,7 +151,7 @@ func (c *cluster) running() []*member {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last string
@@ -232,7 +232,7 @@ func (c *cluster) waitConverged() map[string]string {
 	return hashes
 }
 
-func assertEqualHashes(t *testing.T, hashes map[string]string) {
+func assertEqualHashes(t testing.TB, hashes map[string]string) {
 	t.Helper()
 	var first string
 	for id, h := range hashes {
@@ -245,7 +245,7 @@ func assertEqualHashes(t *testing.T, hashes map[string]string) {
 	}
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	t.Cleanup(cancel)
 	return c

@@ -33,6 +33,12 @@ type Node struct {
 	notifyCh  chan bool
 	readyRead atomic.Bool // leader has applied everything from earlier terms
 
+	// A replica serves stale reads only once it has caught up: raft does
+	// not persist the commit index, so after a restart the FSM holds only
+	// the last snapshot until a leader says how far the log is committed.
+	caughtUp      atomic.Bool
+	catchUpTarget uint64 // raft's last log index when the node started
+
 	connsMu sync.Mutex
 	conns   map[string]*grpc.ClientConn
 
@@ -133,6 +139,7 @@ func (n *Node) openRaft() error {
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
+	n.catchUpTarget = n.raft.LastIndex()
 	switch {
 	case existing:
 		n.logger.Info("resuming from existing raft state", "data_dir", n.cfg.DataDir)

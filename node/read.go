@@ -24,6 +24,32 @@ func (n *Node) ReadMeta() *pb.ReadMeta {
 	return m
 }
 
+// CaughtUp reports whether this replica's state can serve stale reads:
+// it has applied everything up to min(its last log index at start, the
+// commit index a leader told it). Once true it stays true; a replica
+// that then loses its leader keeps answering from what it has.
+func (n *Node) CaughtUp() bool {
+	if n.caughtUp.Load() {
+		return true
+	}
+	commit := n.raft.CommitIndex()
+	if commit == 0 && n.catchUpTarget > 0 {
+		return false // no leader has told us what is committed yet
+	}
+	target := min(n.catchUpTarget, commit)
+	if n.catchUpTarget == 0 {
+		target = commit // a new node: everything the leader committed so far
+		if commit == 0 {
+			return false
+		}
+	}
+	if n.fsm.AppliedIndex() >= target {
+		n.caughtUp.Store(true)
+		return true
+	}
+	return false
+}
+
 // linearizableBarrier makes a read on the leader linearizable, as
 // Consul's consistent reads do: the leader must have applied everything
 // from earlier terms (its establishment barrier, readyRead) and must
@@ -73,6 +99,9 @@ func readPrep[Req, Resp any](n *Node, ctx context.Context, c pb.Consistency, req
 	var zero Resp
 	switch c {
 	case pb.Consistency_CONSISTENCY_STALE:
+		if !n.CaughtUp() {
+			return zero, true, ErrCatchingUp
+		}
 		return zero, false, nil
 	case pb.Consistency_CONSISTENCY_LEADER, pb.Consistency_CONSISTENCY_LINEARIZABLE:
 		if resp, ok, err := forward(n, ctx, req, call); ok {
