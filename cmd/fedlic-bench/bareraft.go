@@ -25,7 +25,7 @@ func (f *noopFSM) ApplyBatch(ls []*raft.Log) []interface{} {
 	return make([]interface{}, len(ls))
 }
 func (f *noopFSM) Snapshot() (raft.FSMSnapshot, error) { return noopSnap{}, nil }
-func (f *noopFSM) Restore(rc io.ReadCloser) error     { return rc.Close() }
+func (f *noopFSM) Restore(rc io.ReadCloser) error      { return rc.Close() }
 
 type noopSnap struct{}
 

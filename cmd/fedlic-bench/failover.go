@@ -27,8 +27,8 @@ func benchFailover(ctx context.Context, o opts, rep *reporter) error {
 		return err
 	}
 	var lastAck atomic.Int64 // unix ns of the newest acknowledged write
-	var down sync.Map         // proc id -> true while killed
-	var paused atomic.Bool    // writers pause while a restarted node catches up
+	var down sync.Map        // proc id -> true while killed
+	var paused atomic.Bool   // writers pause while a restarted node catches up
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
