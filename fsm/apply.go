@@ -63,6 +63,9 @@ func newLicense(s *state, index uint64, p *pb.License, now int64) (*License, err
 	if _, ok := s.get(p.GetId()); ok {
 		return nil, errorf(CodeExists, "license %s already exists", p.GetId())
 	}
+	if !s.inScope(p.GetProduct()) {
+		return nil, errorf(CodeInvalid, "product %q is outside this domain's scope %v: issue it from the domain that owns it", p.GetProduct(), s.keys.GetScope())
+	}
 	if s.domain != "" && p.GetDomain() != s.domain {
 		return nil, errorf(CodeInvalid, "license domain %q is not this domain %q", p.GetDomain(), s.domain)
 	}

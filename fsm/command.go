@@ -11,14 +11,18 @@ import (
 type MessageType uint8
 
 const (
-	IssueType        MessageType = 1
-	UpdateType       MessageType = 2
-	RevokeType       MessageType = 3
-	ReplaceType      MessageType = 4
-	ExpireType       MessageType = 5
-	SetMemberType    MessageType = 6
-	RemoveMemberType MessageType = 7
-	InitDomainType   MessageType = 8
+	IssueType         MessageType = 1
+	UpdateType        MessageType = 2
+	RevokeType        MessageType = 3
+	ReplaceType       MessageType = 4
+	ExpireType        MessageType = 5
+	SetMemberType     MessageType = 6
+	RemoveMemberType  MessageType = 7
+	InitDomainType    MessageType = 8
+	InitKeysType      MessageType = 9
+	RotateKeyType     MessageType = 10
+	RetireKeyType     MessageType = 11
+	RefreshAnchorType MessageType = 12
 
 	// IgnoreUnknownTypeFlag marks a command that older binaries may skip
 	// if they do not know its type (as in Consul's FSM). Without the flag
@@ -37,7 +41,8 @@ func (t MessageType) String() string {
 var typeNames = map[MessageType]string{
 	IssueType: "issue", UpdateType: "update", RevokeType: "revoke", ReplaceType: "replace",
 	ExpireType: "expire", SetMemberType: "set-member", RemoveMemberType: "remove-member",
-	InitDomainType: "init-domain",
+	InitDomainType: "init-domain", InitKeysType: "init-keys", RotateKeyType: "rotate-key",
+	RetireKeyType: "retire-key", RefreshAnchorType: "refresh-anchor",
 }
 
 // Encode builds a log entry: the type byte, then the protobuf payload.

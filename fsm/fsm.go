@@ -49,15 +49,17 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	var last uint64
-	f.mu.Lock()
-	for i, l := range logs {
-		last = l.Index
-		if l.Type != raft.LogCommand {
-			continue
+	func() {
+		f.mu.Lock()
+		defer f.mu.Unlock() // applyOne may panic on an undecodable entry
+		for i, l := range logs {
+			last = l.Index
+			if l.Type != raft.LogCommand {
+				continue
+			}
+			out[i] = f.applyOne(l)
 		}
-		out[i] = f.applyOne(l)
-	}
-	f.mu.Unlock()
+	}()
 	if last > 0 {
 		f.setApplied(last)
 	}

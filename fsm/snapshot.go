@@ -26,6 +26,7 @@ const (
 	recHeader  byte = 1
 	recLicense byte = 2
 	recMember  byte = 3
+	recKeys    byte = 4
 	recEnd     byte = 0xff
 
 	maxRecord = 1 << 20
@@ -90,6 +91,11 @@ func (st *state) writeTo(w io.Writer) error {
 	}
 	for _, m := range members {
 		if err := write(recMember, m.ToProto()); err != nil {
+			return err
+		}
+	}
+	if st.keys != nil {
+		if err := write(recKeys, st.keys); err != nil {
 			return err
 		}
 	}
@@ -178,6 +184,12 @@ func readSnapshot(r io.Reader) (*state, error) {
 			}
 			st.members[p.GetId()] = &Member{ID: p.GetId(), RaftAddress: p.GetRaftAddress(), GRPCAddress: p.GetGrpcAddress(), Voter: p.GetVoter()}
 			nMem++
+		case recKeys:
+			k := &pb.KeysRecord{}
+			if err := proto.Unmarshal(buf, k); err != nil {
+				return nil, fmt.Errorf("decode keys record: %w", err)
+			}
+			st.keys = k
 		default:
 			return nil, fmt.Errorf("unknown snapshot record type %d", t)
 		}

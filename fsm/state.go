@@ -8,6 +8,7 @@ import (
 	"hash"
 	"sort"
 
+	pb "github.com/fedlic/fedlic/api/fedlicpb"
 	"github.com/google/btree"
 	"google.golang.org/protobuf/proto"
 )
@@ -32,7 +33,8 @@ type state struct {
 	byExpiry *btree.BTreeG[expKey]
 	members  map[string]*Member // small; replaced, never mutated
 	domain   string
-	clock    int64 // newest leader-stamped time applied
+	clock    int64          // newest leader-stamped time applied
+	keys     *pb.KeysRecord // domain keys; immutable, replaced on change
 }
 
 func newState() *state {
@@ -135,6 +137,11 @@ func (s *state) hash() string {
 		return true
 	})
 	h.Write([]byte{0xff})
+	if s.keys != nil {
+		p, _ := opts.Marshal(s.keys)
+		writeField(h, p)
+	}
+	h.Write([]byte{0xfe})
 	for _, m := range s.sortedMembers() {
 		p, _ := opts.Marshal(m.ToProto())
 		writeField(h, p)

@@ -570,6 +570,393 @@ func (x *SnapshotHeader) GetMembers() uint64 {
 	return 0
 }
 
+// Domain keys. Private keys live in the replicated state so that any
+// later leader can sign; they never leave it through the API. Snapshots
+// therefore hold them and are secrets.
+type SigningKeyRecord struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Id                string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	PrivateKey        []byte                 `protobuf:"bytes,2,opt,name=private_key,json=privateKey,proto3" json:"private_key,omitempty"` // Ed25519, 64 bytes
+	NotBeforeUnixNano int64                  `protobuf:"varint,3,opt,name=not_before_unix_nano,json=notBeforeUnixNano,proto3" json:"not_before_unix_nano,omitempty"`
+	RetiredUnixNano   int64                  `protobuf:"varint,4,opt,name=retired_unix_nano,json=retiredUnixNano,proto3" json:"retired_unix_nano,omitempty"` // 0: not retired
+	Active            bool                   `protobuf:"varint,5,opt,name=active,proto3" json:"active,omitempty"`                                            // signs new tokens
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SigningKeyRecord) Reset() {
+	*x = SigningKeyRecord{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SigningKeyRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SigningKeyRecord) ProtoMessage() {}
+
+func (x *SigningKeyRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SigningKeyRecord.ProtoReflect.Descriptor instead.
+func (*SigningKeyRecord) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SigningKeyRecord) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SigningKeyRecord) GetPrivateKey() []byte {
+	if x != nil {
+		return x.PrivateKey
+	}
+	return nil
+}
+
+func (x *SigningKeyRecord) GetNotBeforeUnixNano() int64 {
+	if x != nil {
+		return x.NotBeforeUnixNano
+	}
+	return 0
+}
+
+func (x *SigningKeyRecord) GetRetiredUnixNano() int64 {
+	if x != nil {
+		return x.RetiredUnixNano
+	}
+	return 0
+}
+
+func (x *SigningKeyRecord) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+type InitKeysCommand struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RootPrivateKey []byte                 `protobuf:"bytes,1,opt,name=root_private_key,json=rootPrivateKey,proto3" json:"root_private_key,omitempty"`
+	SigningKey     *SigningKeyRecord      `protobuf:"bytes,2,opt,name=signing_key,json=signingKey,proto3" json:"signing_key,omitempty"`
+	Scope          []string               `protobuf:"bytes,3,rep,name=scope,proto3" json:"scope,omitempty"`
+	TimeUnixNano   int64                  `protobuf:"varint,4,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	AnchorTtlNano  int64                  `protobuf:"varint,5,opt,name=anchor_ttl_nano,json=anchorTtlNano,proto3" json:"anchor_ttl_nano,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *InitKeysCommand) Reset() {
+	*x = InitKeysCommand{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InitKeysCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InitKeysCommand) ProtoMessage() {}
+
+func (x *InitKeysCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InitKeysCommand.ProtoReflect.Descriptor instead.
+func (*InitKeysCommand) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *InitKeysCommand) GetRootPrivateKey() []byte {
+	if x != nil {
+		return x.RootPrivateKey
+	}
+	return nil
+}
+
+func (x *InitKeysCommand) GetSigningKey() *SigningKeyRecord {
+	if x != nil {
+		return x.SigningKey
+	}
+	return nil
+}
+
+func (x *InitKeysCommand) GetScope() []string {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *InitKeysCommand) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+func (x *InitKeysCommand) GetAnchorTtlNano() int64 {
+	if x != nil {
+		return x.AnchorTtlNano
+	}
+	return 0
+}
+
+type RotateKeyCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SigningKey    *SigningKeyRecord      `protobuf:"bytes,1,opt,name=signing_key,json=signingKey,proto3" json:"signing_key,omitempty"`
+	TimeUnixNano  int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateKeyCommand) Reset() {
+	*x = RotateKeyCommand{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateKeyCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateKeyCommand) ProtoMessage() {}
+
+func (x *RotateKeyCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateKeyCommand.ProtoReflect.Descriptor instead.
+func (*RotateKeyCommand) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RotateKeyCommand) GetSigningKey() *SigningKeyRecord {
+	if x != nil {
+		return x.SigningKey
+	}
+	return nil
+}
+
+func (x *RotateKeyCommand) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+type RetireKeyCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	TimeUnixNano  int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireKeyCommand) Reset() {
+	*x = RetireKeyCommand{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireKeyCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireKeyCommand) ProtoMessage() {}
+
+func (x *RetireKeyCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireKeyCommand.ProtoReflect.Descriptor instead.
+func (*RetireKeyCommand) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RetireKeyCommand) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RetireKeyCommand) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+type RefreshAnchorCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TimeUnixNano  int64                  `protobuf:"varint,1,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshAnchorCommand) Reset() {
+	*x = RefreshAnchorCommand{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshAnchorCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshAnchorCommand) ProtoMessage() {}
+
+func (x *RefreshAnchorCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshAnchorCommand.ProtoReflect.Descriptor instead.
+func (*RefreshAnchorCommand) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RefreshAnchorCommand) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+type KeysRecord struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	RootPrivateKey       []byte                 `protobuf:"bytes,1,opt,name=root_private_key,json=rootPrivateKey,proto3" json:"root_private_key,omitempty"`
+	Keys                 []*SigningKeyRecord    `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	Scope                []string               `protobuf:"bytes,3,rep,name=scope,proto3" json:"scope,omitempty"`
+	AnchorSerial         uint64                 `protobuf:"varint,4,opt,name=anchor_serial,json=anchorSerial,proto3" json:"anchor_serial,omitempty"`
+	AnchorIssuedUnixNano int64                  `protobuf:"varint,5,opt,name=anchor_issued_unix_nano,json=anchorIssuedUnixNano,proto3" json:"anchor_issued_unix_nano,omitempty"`
+	AnchorTtlNano        int64                  `protobuf:"varint,6,opt,name=anchor_ttl_nano,json=anchorTtlNano,proto3" json:"anchor_ttl_nano,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *KeysRecord) Reset() {
+	*x = KeysRecord{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeysRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeysRecord) ProtoMessage() {}
+
+func (x *KeysRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeysRecord.ProtoReflect.Descriptor instead.
+func (*KeysRecord) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *KeysRecord) GetRootPrivateKey() []byte {
+	if x != nil {
+		return x.RootPrivateKey
+	}
+	return nil
+}
+
+func (x *KeysRecord) GetKeys() []*SigningKeyRecord {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *KeysRecord) GetScope() []string {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *KeysRecord) GetAnchorSerial() uint64 {
+	if x != nil {
+		return x.AnchorSerial
+	}
+	return 0
+}
+
+func (x *KeysRecord) GetAnchorIssuedUnixNano() int64 {
+	if x != nil {
+		return x.AnchorIssuedUnixNano
+	}
+	return 0
+}
+
+func (x *KeysRecord) GetAnchorTtlNano() int64 {
+	if x != nil {
+		return x.AnchorTtlNano
+	}
+	return 0
+}
+
 var File_fedlic_v1_commands_proto protoreflect.FileDescriptor
 
 const file_fedlic_v1_commands_proto_rawDesc = "" +
@@ -615,7 +1002,38 @@ const file_fedlic_v1_commands_proto_rawDesc = "" +
 	"\x06domain\x18\x02 \x01(\tR\x06domain\x12&\n" +
 	"\x0fclock_unix_nano\x18\x03 \x01(\x03R\rclockUnixNano\x12\x1a\n" +
 	"\blicenses\x18\x04 \x01(\x04R\blicenses\x12\x18\n" +
-	"\amembers\x18\x05 \x01(\x04R\amembersB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
+	"\amembers\x18\x05 \x01(\x04R\amembers\"\xb8\x01\n" +
+	"\x10SigningKeyRecord\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vprivate_key\x18\x02 \x01(\fR\n" +
+	"privateKey\x12/\n" +
+	"\x14not_before_unix_nano\x18\x03 \x01(\x03R\x11notBeforeUnixNano\x12*\n" +
+	"\x11retired_unix_nano\x18\x04 \x01(\x03R\x0fretiredUnixNano\x12\x16\n" +
+	"\x06active\x18\x05 \x01(\bR\x06active\"\xdd\x01\n" +
+	"\x0fInitKeysCommand\x12(\n" +
+	"\x10root_private_key\x18\x01 \x01(\fR\x0erootPrivateKey\x12<\n" +
+	"\vsigning_key\x18\x02 \x01(\v2\x1b.fedlic.v1.SigningKeyRecordR\n" +
+	"signingKey\x12\x14\n" +
+	"\x05scope\x18\x03 \x03(\tR\x05scope\x12$\n" +
+	"\x0etime_unix_nano\x18\x04 \x01(\x03R\ftimeUnixNano\x12&\n" +
+	"\x0fanchor_ttl_nano\x18\x05 \x01(\x03R\ranchorTtlNano\"v\n" +
+	"\x10RotateKeyCommand\x12<\n" +
+	"\vsigning_key\x18\x01 \x01(\v2\x1b.fedlic.v1.SigningKeyRecordR\n" +
+	"signingKey\x12$\n" +
+	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\"O\n" +
+	"\x10RetireKeyCommand\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12$\n" +
+	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\"<\n" +
+	"\x14RefreshAnchorCommand\x12$\n" +
+	"\x0etime_unix_nano\x18\x01 \x01(\x03R\ftimeUnixNano\"\x81\x02\n" +
+	"\n" +
+	"KeysRecord\x12(\n" +
+	"\x10root_private_key\x18\x01 \x01(\fR\x0erootPrivateKey\x12/\n" +
+	"\x04keys\x18\x02 \x03(\v2\x1b.fedlic.v1.SigningKeyRecordR\x04keys\x12\x14\n" +
+	"\x05scope\x18\x03 \x03(\tR\x05scope\x12#\n" +
+	"\ranchor_serial\x18\x04 \x01(\x04R\fanchorSerial\x125\n" +
+	"\x17anchor_issued_unix_nano\x18\x05 \x01(\x03R\x14anchorIssuedUnixNano\x12&\n" +
+	"\x0fanchor_ttl_nano\x18\x06 \x01(\x03R\ranchorTtlNanoB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
 
 var (
 	file_fedlic_v1_commands_proto_rawDescOnce sync.Once
@@ -629,35 +1047,44 @@ func file_fedlic_v1_commands_proto_rawDescGZIP() []byte {
 	return file_fedlic_v1_commands_proto_rawDescData
 }
 
-var file_fedlic_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_fedlic_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_fedlic_v1_commands_proto_goTypes = []any{
-	(*IssueCommand)(nil),        // 0: fedlic.v1.IssueCommand
-	(*UpdateCommand)(nil),       // 1: fedlic.v1.UpdateCommand
-	(*RevokeCommand)(nil),       // 2: fedlic.v1.RevokeCommand
-	(*ReplaceCommand)(nil),      // 3: fedlic.v1.ReplaceCommand
-	(*ExpireCommand)(nil),       // 4: fedlic.v1.ExpireCommand
-	(*SetMemberCommand)(nil),    // 5: fedlic.v1.SetMemberCommand
-	(*RemoveMemberCommand)(nil), // 6: fedlic.v1.RemoveMemberCommand
-	(*InitDomainCommand)(nil),   // 7: fedlic.v1.InitDomainCommand
-	(*SnapshotHeader)(nil),      // 8: fedlic.v1.SnapshotHeader
-	nil,                         // 9: fedlic.v1.UpdateCommand.SetMetadataEntry
-	(*License)(nil),             // 10: fedlic.v1.License
-	(*Entitlement)(nil),         // 11: fedlic.v1.Entitlement
-	(Status)(0),                 // 12: fedlic.v1.Status
-	(*Member)(nil),              // 13: fedlic.v1.Member
+	(*IssueCommand)(nil),         // 0: fedlic.v1.IssueCommand
+	(*UpdateCommand)(nil),        // 1: fedlic.v1.UpdateCommand
+	(*RevokeCommand)(nil),        // 2: fedlic.v1.RevokeCommand
+	(*ReplaceCommand)(nil),       // 3: fedlic.v1.ReplaceCommand
+	(*ExpireCommand)(nil),        // 4: fedlic.v1.ExpireCommand
+	(*SetMemberCommand)(nil),     // 5: fedlic.v1.SetMemberCommand
+	(*RemoveMemberCommand)(nil),  // 6: fedlic.v1.RemoveMemberCommand
+	(*InitDomainCommand)(nil),    // 7: fedlic.v1.InitDomainCommand
+	(*SnapshotHeader)(nil),       // 8: fedlic.v1.SnapshotHeader
+	(*SigningKeyRecord)(nil),     // 9: fedlic.v1.SigningKeyRecord
+	(*InitKeysCommand)(nil),      // 10: fedlic.v1.InitKeysCommand
+	(*RotateKeyCommand)(nil),     // 11: fedlic.v1.RotateKeyCommand
+	(*RetireKeyCommand)(nil),     // 12: fedlic.v1.RetireKeyCommand
+	(*RefreshAnchorCommand)(nil), // 13: fedlic.v1.RefreshAnchorCommand
+	(*KeysRecord)(nil),           // 14: fedlic.v1.KeysRecord
+	nil,                          // 15: fedlic.v1.UpdateCommand.SetMetadataEntry
+	(*License)(nil),              // 16: fedlic.v1.License
+	(*Entitlement)(nil),          // 17: fedlic.v1.Entitlement
+	(Status)(0),                  // 18: fedlic.v1.Status
+	(*Member)(nil),               // 19: fedlic.v1.Member
 }
 var file_fedlic_v1_commands_proto_depIdxs = []int32{
-	10, // 0: fedlic.v1.IssueCommand.license:type_name -> fedlic.v1.License
-	11, // 1: fedlic.v1.UpdateCommand.set_entitlements:type_name -> fedlic.v1.Entitlement
-	9,  // 2: fedlic.v1.UpdateCommand.set_metadata:type_name -> fedlic.v1.UpdateCommand.SetMetadataEntry
-	12, // 3: fedlic.v1.UpdateCommand.set_status:type_name -> fedlic.v1.Status
-	10, // 4: fedlic.v1.ReplaceCommand.license:type_name -> fedlic.v1.License
-	13, // 5: fedlic.v1.SetMemberCommand.member:type_name -> fedlic.v1.Member
-	6,  // [6:6] is the sub-list for method output_type
-	6,  // [6:6] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	16, // 0: fedlic.v1.IssueCommand.license:type_name -> fedlic.v1.License
+	17, // 1: fedlic.v1.UpdateCommand.set_entitlements:type_name -> fedlic.v1.Entitlement
+	15, // 2: fedlic.v1.UpdateCommand.set_metadata:type_name -> fedlic.v1.UpdateCommand.SetMetadataEntry
+	18, // 3: fedlic.v1.UpdateCommand.set_status:type_name -> fedlic.v1.Status
+	16, // 4: fedlic.v1.ReplaceCommand.license:type_name -> fedlic.v1.License
+	19, // 5: fedlic.v1.SetMemberCommand.member:type_name -> fedlic.v1.Member
+	9,  // 6: fedlic.v1.InitKeysCommand.signing_key:type_name -> fedlic.v1.SigningKeyRecord
+	9,  // 7: fedlic.v1.RotateKeyCommand.signing_key:type_name -> fedlic.v1.SigningKeyRecord
+	9,  // 8: fedlic.v1.KeysRecord.keys:type_name -> fedlic.v1.SigningKeyRecord
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_fedlic_v1_commands_proto_init() }
@@ -672,7 +1099,7 @@ func file_fedlic_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fedlic_v1_commands_proto_rawDesc), len(file_fedlic_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -862,6 +862,178 @@ func (x *CheckRequest) GetToken() string {
 	return ""
 }
 
+type GetTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTokenRequest) Reset() {
+	*x = GetTokenRequest{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTokenRequest) ProtoMessage() {}
+
+func (x *GetTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTokenRequest.ProtoReflect.Descriptor instead.
+func (*GetTokenRequest) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetTokenRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type VerifyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyRequest) Reset() {
+	*x = VerifyRequest{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyRequest) ProtoMessage() {}
+
+func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
+func (*VerifyRequest) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *VerifyRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type VerifyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Valid         bool                   `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`    // "ok" or the error code: malformed, unknown key, bad signature, ...
+	Detail        string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`    // a human explanation
+	Revoked       bool                   `protobuf:"varint,4,opt,name=revoked,proto3" json:"revoked,omitempty"` // revoked on this replica
+	ClaimsJson    string                 `protobuf:"bytes,5,opt,name=claims_json,json=claimsJson,proto3" json:"claims_json,omitempty"`
+	Meta          *ReadMeta              `protobuf:"bytes,6,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyResponse) Reset() {
+	*x = VerifyResponse{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyResponse) ProtoMessage() {}
+
+func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
+func (*VerifyResponse) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *VerifyResponse) GetValid() bool {
+	if x != nil {
+		return x.Valid
+	}
+	return false
+}
+
+func (x *VerifyResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *VerifyResponse) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *VerifyResponse) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+func (x *VerifyResponse) GetClaimsJson() string {
+	if x != nil {
+		return x.ClaimsJson
+	}
+	return ""
+}
+
+func (x *VerifyResponse) GetMeta() *ReadMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
 type CheckResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Allowed       bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
@@ -876,7 +1048,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[11]
+	mi := &file_fedlic_v1_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +1060,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[11]
+	mi := &file_fedlic_v1_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1073,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{11}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CheckResponse) GetAllowed() bool {
@@ -946,6 +1118,422 @@ func (x *CheckResponse) GetVersion() uint64 {
 	return 0
 }
 
+type DomainStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DomainStatusRequest) Reset() {
+	*x = DomainStatusRequest{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DomainStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DomainStatusRequest) ProtoMessage() {}
+
+func (x *DomainStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DomainStatusRequest.ProtoReflect.Descriptor instead.
+func (*DomainStatusRequest) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{15}
+}
+
+type DomainStatusResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Domain          string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	RootFingerprint string                 `protobuf:"bytes,2,opt,name=root_fingerprint,json=rootFingerprint,proto3" json:"root_fingerprint,omitempty"`
+	AnchorSerial    uint64                 `protobuf:"varint,3,opt,name=anchor_serial,json=anchorSerial,proto3" json:"anchor_serial,omitempty"`
+	ActiveKeyId     string                 `protobuf:"bytes,4,opt,name=active_key_id,json=activeKeyId,proto3" json:"active_key_id,omitempty"`
+	Scope           []string               `protobuf:"bytes,5,rep,name=scope,proto3" json:"scope,omitempty"`
+	Keys            []*KeyInfo             `protobuf:"bytes,6,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DomainStatusResponse) Reset() {
+	*x = DomainStatusResponse{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DomainStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DomainStatusResponse) ProtoMessage() {}
+
+func (x *DomainStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DomainStatusResponse.ProtoReflect.Descriptor instead.
+func (*DomainStatusResponse) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DomainStatusResponse) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *DomainStatusResponse) GetRootFingerprint() string {
+	if x != nil {
+		return x.RootFingerprint
+	}
+	return ""
+}
+
+func (x *DomainStatusResponse) GetAnchorSerial() uint64 {
+	if x != nil {
+		return x.AnchorSerial
+	}
+	return 0
+}
+
+func (x *DomainStatusResponse) GetActiveKeyId() string {
+	if x != nil {
+		return x.ActiveKeyId
+	}
+	return ""
+}
+
+func (x *DomainStatusResponse) GetScope() []string {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *DomainStatusResponse) GetKeys() []*KeyInfo {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type KeyInfo struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Id                string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Active            bool                   `protobuf:"varint,2,opt,name=active,proto3" json:"active,omitempty"`
+	NotBeforeUnixNano int64                  `protobuf:"varint,3,opt,name=not_before_unix_nano,json=notBeforeUnixNano,proto3" json:"not_before_unix_nano,omitempty"`
+	RetiredUnixNano   int64                  `protobuf:"varint,4,opt,name=retired_unix_nano,json=retiredUnixNano,proto3" json:"retired_unix_nano,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *KeyInfo) Reset() {
+	*x = KeyInfo{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyInfo) ProtoMessage() {}
+
+func (x *KeyInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyInfo.ProtoReflect.Descriptor instead.
+func (*KeyInfo) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *KeyInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *KeyInfo) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *KeyInfo) GetNotBeforeUnixNano() int64 {
+	if x != nil {
+		return x.NotBeforeUnixNano
+	}
+	return 0
+}
+
+func (x *KeyInfo) GetRetiredUnixNano() int64 {
+	if x != nil {
+		return x.RetiredUnixNano
+	}
+	return 0
+}
+
+type AnchorRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnchorRequest) Reset() {
+	*x = AnchorRequest{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnchorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnchorRequest) ProtoMessage() {}
+
+func (x *AnchorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnchorRequest.ProtoReflect.Descriptor instead.
+func (*AnchorRequest) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{18}
+}
+
+type AnchorResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AnchorJson    string                 `protobuf:"bytes,1,opt,name=anchor_json,json=anchorJson,proto3" json:"anchor_json,omitempty"` // a license.SignedAnchor as JSON
+	Serial        uint64                 `protobuf:"varint,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnchorResponse) Reset() {
+	*x = AnchorResponse{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnchorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnchorResponse) ProtoMessage() {}
+
+func (x *AnchorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnchorResponse.ProtoReflect.Descriptor instead.
+func (*AnchorResponse) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AnchorResponse) GetAnchorJson() string {
+	if x != nil {
+		return x.AnchorJson
+	}
+	return ""
+}
+
+func (x *AnchorResponse) GetSerial() uint64 {
+	if x != nil {
+		return x.Serial
+	}
+	return 0
+}
+
+type RotateKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateKeyRequest) Reset() {
+	*x = RotateKeyRequest{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateKeyRequest) ProtoMessage() {}
+
+func (x *RotateKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateKeyRequest.ProtoReflect.Descriptor instead.
+func (*RotateKeyRequest) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{20}
+}
+
+type RetireKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireKeyRequest) Reset() {
+	*x = RetireKeyRequest{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireKeyRequest) ProtoMessage() {}
+
+func (x *RetireKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireKeyRequest.ProtoReflect.Descriptor instead.
+func (*RetireKeyRequest) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RetireKeyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+type KeyChangeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ActiveKeyId   string                 `protobuf:"bytes,1,opt,name=active_key_id,json=activeKeyId,proto3" json:"active_key_id,omitempty"`
+	AnchorSerial  uint64                 `protobuf:"varint,2,opt,name=anchor_serial,json=anchorSerial,proto3" json:"anchor_serial,omitempty"`
+	Index         uint64                 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyChangeResponse) Reset() {
+	*x = KeyChangeResponse{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyChangeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyChangeResponse) ProtoMessage() {}
+
+func (x *KeyChangeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyChangeResponse.ProtoReflect.Descriptor instead.
+func (*KeyChangeResponse) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *KeyChangeResponse) GetActiveKeyId() string {
+	if x != nil {
+		return x.ActiveKeyId
+	}
+	return ""
+}
+
+func (x *KeyChangeResponse) GetAnchorSerial() uint64 {
+	if x != nil {
+		return x.AnchorSerial
+	}
+	return 0
+}
+
+func (x *KeyChangeResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -954,7 +1542,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[12]
+	mi := &file_fedlic_v1_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1554,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[12]
+	mi := &file_fedlic_v1_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1567,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{12}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{23}
 }
 
 type StatusResponse struct {
@@ -1001,7 +1589,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[13]
+	mi := &file_fedlic_v1_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1601,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[13]
+	mi := &file_fedlic_v1_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1614,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{13}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StatusResponse) GetDomain() string {
@@ -1114,7 +1702,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[14]
+	mi := &file_fedlic_v1_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1714,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[14]
+	mi := &file_fedlic_v1_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1727,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{14}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{25}
 }
 
 type MembersResponse struct {
@@ -1151,7 +1739,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[15]
+	mi := &file_fedlic_v1_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1163,7 +1751,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[15]
+	mi := &file_fedlic_v1_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1176,7 +1764,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{15}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -1198,7 +1786,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[16]
+	mi := &file_fedlic_v1_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1798,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[16]
+	mi := &file_fedlic_v1_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1811,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{16}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *JoinRequest) GetNodeId() string {
@@ -1264,7 +1852,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[17]
+	mi := &file_fedlic_v1_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1276,7 +1864,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[17]
+	mi := &file_fedlic_v1_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1289,7 +1877,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{17}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *JoinResponse) GetIndex() uint64 {
@@ -1315,7 +1903,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[18]
+	mi := &file_fedlic_v1_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1915,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[18]
+	mi := &file_fedlic_v1_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1928,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{18}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RemoveRequest) GetNodeId() string {
@@ -1359,7 +1947,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[19]
+	mi := &file_fedlic_v1_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1959,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[19]
+	mi := &file_fedlic_v1_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1972,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{19}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemoveResponse) GetIndex() uint64 {
@@ -1403,7 +1991,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[20]
+	mi := &file_fedlic_v1_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1415,7 +2003,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[20]
+	mi := &file_fedlic_v1_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1428,7 +2016,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{20}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TransferLeadershipRequest) GetNodeId() string {
@@ -1447,7 +2035,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[21]
+	mi := &file_fedlic_v1_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1459,7 +2047,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[21]
+	mi := &file_fedlic_v1_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1472,7 +2060,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{21}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TransferLeadershipResponse) GetLeaderId() string {
@@ -1491,7 +2079,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[22]
+	mi := &file_fedlic_v1_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +2091,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[22]
+	mi := &file_fedlic_v1_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +2104,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{22}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -1534,7 +2122,7 @@ type SaveRequest struct {
 
 func (x *SaveRequest) Reset() {
 	*x = SaveRequest{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[23]
+	mi := &file_fedlic_v1_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +2134,7 @@ func (x *SaveRequest) String() string {
 func (*SaveRequest) ProtoMessage() {}
 
 func (x *SaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[23]
+	mi := &file_fedlic_v1_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +2147,7 @@ func (x *SaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveRequest.ProtoReflect.Descriptor instead.
 func (*SaveRequest) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{23}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{34}
 }
 
 type RestoreResponse struct {
@@ -1572,7 +2160,7 @@ type RestoreResponse struct {
 
 func (x *RestoreResponse) Reset() {
 	*x = RestoreResponse{}
-	mi := &file_fedlic_v1_service_proto_msgTypes[24]
+	mi := &file_fedlic_v1_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1584,7 +2172,7 @@ func (x *RestoreResponse) String() string {
 func (*RestoreResponse) ProtoMessage() {}
 
 func (x *RestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fedlic_v1_service_proto_msgTypes[24]
+	mi := &file_fedlic_v1_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1597,7 +2185,7 @@ func (x *RestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreResponse.ProtoReflect.Descriptor instead.
 func (*RestoreResponse) Descriptor() ([]byte, []int) {
-	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{24}
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RestoreResponse) GetIndex() uint64 {
@@ -1690,7 +2278,19 @@ const file_fedlic_v1_service_proto_rawDesc = "" +
 	"\afeature\x18\x03 \x01(\tR\afeature\x12\x16\n" +
 	"\x06amount\x18\x04 \x01(\x03R\x06amount\x128\n" +
 	"\vconsistency\x18\x05 \x01(\x0e2\x16.fedlic.v1.ConsistencyR\vconsistency\x12\x14\n" +
-	"\x05token\x18\x06 \x01(\tR\x05token\"\xce\x01\n" +
+	"\x05token\x18\x06 \x01(\tR\x05token\"!\n" +
+	"\x0fGetTokenRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"%\n" +
+	"\rVerifyRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"\xba\x01\n" +
+	"\x0eVerifyResponse\x12\x14\n" +
+	"\x05valid\x18\x01 \x01(\bR\x05valid\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x18\n" +
+	"\arevoked\x18\x04 \x01(\bR\arevoked\x12\x1f\n" +
+	"\vclaims_json\x18\x05 \x01(\tR\n" +
+	"claimsJson\x12'\n" +
+	"\x04meta\x18\x06 \x01(\v2\x13.fedlic.v1.ReadMetaR\x04meta\"\xce\x01\n" +
 	"\rCheckResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1d\n" +
@@ -1698,7 +2298,32 @@ const file_fedlic_v1_service_proto_rawDesc = "" +
 	"license_id\x18\x03 \x01(\tR\tlicenseId\x12'\n" +
 	"\x04meta\x18\x04 \x01(\v2\x13.fedlic.v1.ReadMetaR\x04meta\x12)\n" +
 	"\x06status\x18\x05 \x01(\x0e2\x11.fedlic.v1.StatusR\x06status\x12\x18\n" +
-	"\aversion\x18\x06 \x01(\x04R\aversion\"\x0f\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\"\x15\n" +
+	"\x13DomainStatusRequest\"\xe0\x01\n" +
+	"\x14DomainStatusResponse\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12)\n" +
+	"\x10root_fingerprint\x18\x02 \x01(\tR\x0frootFingerprint\x12#\n" +
+	"\ranchor_serial\x18\x03 \x01(\x04R\fanchorSerial\x12\"\n" +
+	"\ractive_key_id\x18\x04 \x01(\tR\vactiveKeyId\x12\x14\n" +
+	"\x05scope\x18\x05 \x03(\tR\x05scope\x12&\n" +
+	"\x04keys\x18\x06 \x03(\v2\x12.fedlic.v1.KeyInfoR\x04keys\"\x8e\x01\n" +
+	"\aKeyInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06active\x18\x02 \x01(\bR\x06active\x12/\n" +
+	"\x14not_before_unix_nano\x18\x03 \x01(\x03R\x11notBeforeUnixNano\x12*\n" +
+	"\x11retired_unix_nano\x18\x04 \x01(\x03R\x0fretiredUnixNano\"\x0f\n" +
+	"\rAnchorRequest\"I\n" +
+	"\x0eAnchorResponse\x12\x1f\n" +
+	"\vanchor_json\x18\x01 \x01(\tR\n" +
+	"anchorJson\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\x04R\x06serial\"\x12\n" +
+	"\x10RotateKeyRequest\")\n" +
+	"\x10RetireKeyRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\"r\n" +
+	"\x11KeyChangeResponse\x12\"\n" +
+	"\ractive_key_id\x18\x01 \x01(\tR\vactiveKeyId\x12#\n" +
+	"\ranchor_serial\x18\x02 \x01(\x04R\fanchorSerial\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x04R\x05index\"\x0f\n" +
 	"\rStatusRequest\"\xeb\x02\n" +
 	"\x0eStatusResponse\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x17\n" +
@@ -1743,7 +2368,7 @@ const file_fedlic_v1_service_proto_rawDesc = "" +
 	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11CONSISTENCY_STALE\x10\x01\x12\x16\n" +
 	"\x12CONSISTENCY_LEADER\x10\x02\x12\x1c\n" +
-	"\x18CONSISTENCY_LINEARIZABLE\x10\x032\xad\x03\n" +
+	"\x18CONSISTENCY_LINEARIZABLE\x10\x032\xec\x03\n" +
 	"\bLicenses\x12:\n" +
 	"\x05Issue\x12\x17.fedlic.v1.IssueRequest\x1a\x18.fedlic.v1.WriteResponse\x124\n" +
 	"\x03Get\x12\x15.fedlic.v1.GetRequest\x1a\x16.fedlic.v1.GetResponse\x127\n" +
@@ -1751,7 +2376,13 @@ const file_fedlic_v1_service_proto_rawDesc = "" +
 	"\x06Update\x12\x18.fedlic.v1.UpdateRequest\x1a\x18.fedlic.v1.WriteResponse\x12<\n" +
 	"\x06Revoke\x12\x18.fedlic.v1.RevokeRequest\x1a\x18.fedlic.v1.WriteResponse\x12>\n" +
 	"\aReplace\x12\x19.fedlic.v1.ReplaceRequest\x1a\x18.fedlic.v1.WriteResponse\x12:\n" +
-	"\x05Check\x12\x17.fedlic.v1.CheckRequest\x1a\x18.fedlic.v1.CheckResponse2\xe5\x02\n" +
+	"\x05Check\x12\x17.fedlic.v1.CheckRequest\x1a\x18.fedlic.v1.CheckResponse\x12=\n" +
+	"\x06Verify\x12\x18.fedlic.v1.VerifyRequest\x1a\x19.fedlic.v1.VerifyResponse2\xa2\x02\n" +
+	"\x06Domain\x12I\n" +
+	"\x06Status\x12\x1e.fedlic.v1.DomainStatusRequest\x1a\x1f.fedlic.v1.DomainStatusResponse\x12=\n" +
+	"\x06Anchor\x12\x18.fedlic.v1.AnchorRequest\x1a\x19.fedlic.v1.AnchorResponse\x12F\n" +
+	"\tRotateKey\x12\x1b.fedlic.v1.RotateKeyRequest\x1a\x1c.fedlic.v1.KeyChangeResponse\x12F\n" +
+	"\tRetireKey\x12\x1b.fedlic.v1.RetireKeyRequest\x1a\x1c.fedlic.v1.KeyChangeResponse2\xe5\x02\n" +
 	"\aCluster\x12=\n" +
 	"\x06Status\x12\x18.fedlic.v1.StatusRequest\x1a\x19.fedlic.v1.StatusResponse\x12@\n" +
 	"\aMembers\x12\x19.fedlic.v1.MembersRequest\x1a\x1a.fedlic.v1.MembersResponse\x127\n" +
@@ -1775,7 +2406,7 @@ func file_fedlic_v1_service_proto_rawDescGZIP() []byte {
 }
 
 var file_fedlic_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fedlic_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_fedlic_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_fedlic_v1_service_proto_goTypes = []any{
 	(Consistency)(0),                   // 0: fedlic.v1.Consistency
 	(*ReadMeta)(nil),                   // 1: fedlic.v1.ReadMeta
@@ -1789,82 +2420,105 @@ var file_fedlic_v1_service_proto_goTypes = []any{
 	(*RevokeRequest)(nil),              // 9: fedlic.v1.RevokeRequest
 	(*ReplaceRequest)(nil),             // 10: fedlic.v1.ReplaceRequest
 	(*CheckRequest)(nil),               // 11: fedlic.v1.CheckRequest
-	(*CheckResponse)(nil),              // 12: fedlic.v1.CheckResponse
-	(*StatusRequest)(nil),              // 13: fedlic.v1.StatusRequest
-	(*StatusResponse)(nil),             // 14: fedlic.v1.StatusResponse
-	(*MembersRequest)(nil),             // 15: fedlic.v1.MembersRequest
-	(*MembersResponse)(nil),            // 16: fedlic.v1.MembersResponse
-	(*JoinRequest)(nil),                // 17: fedlic.v1.JoinRequest
-	(*JoinResponse)(nil),               // 18: fedlic.v1.JoinResponse
-	(*RemoveRequest)(nil),              // 19: fedlic.v1.RemoveRequest
-	(*RemoveResponse)(nil),             // 20: fedlic.v1.RemoveResponse
-	(*TransferLeadershipRequest)(nil),  // 21: fedlic.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 22: fedlic.v1.TransferLeadershipResponse
-	(*SnapshotChunk)(nil),              // 23: fedlic.v1.SnapshotChunk
-	(*SaveRequest)(nil),                // 24: fedlic.v1.SaveRequest
-	(*RestoreResponse)(nil),            // 25: fedlic.v1.RestoreResponse
-	nil,                                // 26: fedlic.v1.IssueRequest.MetadataEntry
-	nil,                                // 27: fedlic.v1.UpdateRequest.SetMetadataEntry
-	nil,                                // 28: fedlic.v1.ReplaceRequest.MetadataEntry
-	(*Entitlement)(nil),                // 29: fedlic.v1.Entitlement
-	(*License)(nil),                    // 30: fedlic.v1.License
-	(Status)(0),                        // 31: fedlic.v1.Status
-	(*Member)(nil),                     // 32: fedlic.v1.Member
+	(*GetTokenRequest)(nil),            // 12: fedlic.v1.GetTokenRequest
+	(*VerifyRequest)(nil),              // 13: fedlic.v1.VerifyRequest
+	(*VerifyResponse)(nil),             // 14: fedlic.v1.VerifyResponse
+	(*CheckResponse)(nil),              // 15: fedlic.v1.CheckResponse
+	(*DomainStatusRequest)(nil),        // 16: fedlic.v1.DomainStatusRequest
+	(*DomainStatusResponse)(nil),       // 17: fedlic.v1.DomainStatusResponse
+	(*KeyInfo)(nil),                    // 18: fedlic.v1.KeyInfo
+	(*AnchorRequest)(nil),              // 19: fedlic.v1.AnchorRequest
+	(*AnchorResponse)(nil),             // 20: fedlic.v1.AnchorResponse
+	(*RotateKeyRequest)(nil),           // 21: fedlic.v1.RotateKeyRequest
+	(*RetireKeyRequest)(nil),           // 22: fedlic.v1.RetireKeyRequest
+	(*KeyChangeResponse)(nil),          // 23: fedlic.v1.KeyChangeResponse
+	(*StatusRequest)(nil),              // 24: fedlic.v1.StatusRequest
+	(*StatusResponse)(nil),             // 25: fedlic.v1.StatusResponse
+	(*MembersRequest)(nil),             // 26: fedlic.v1.MembersRequest
+	(*MembersResponse)(nil),            // 27: fedlic.v1.MembersResponse
+	(*JoinRequest)(nil),                // 28: fedlic.v1.JoinRequest
+	(*JoinResponse)(nil),               // 29: fedlic.v1.JoinResponse
+	(*RemoveRequest)(nil),              // 30: fedlic.v1.RemoveRequest
+	(*RemoveResponse)(nil),             // 31: fedlic.v1.RemoveResponse
+	(*TransferLeadershipRequest)(nil),  // 32: fedlic.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 33: fedlic.v1.TransferLeadershipResponse
+	(*SnapshotChunk)(nil),              // 34: fedlic.v1.SnapshotChunk
+	(*SaveRequest)(nil),                // 35: fedlic.v1.SaveRequest
+	(*RestoreResponse)(nil),            // 36: fedlic.v1.RestoreResponse
+	nil,                                // 37: fedlic.v1.IssueRequest.MetadataEntry
+	nil,                                // 38: fedlic.v1.UpdateRequest.SetMetadataEntry
+	nil,                                // 39: fedlic.v1.ReplaceRequest.MetadataEntry
+	(*Entitlement)(nil),                // 40: fedlic.v1.Entitlement
+	(*License)(nil),                    // 41: fedlic.v1.License
+	(Status)(0),                        // 42: fedlic.v1.Status
+	(*Member)(nil),                     // 43: fedlic.v1.Member
 }
 var file_fedlic_v1_service_proto_depIdxs = []int32{
-	29, // 0: fedlic.v1.IssueRequest.entitlements:type_name -> fedlic.v1.Entitlement
-	26, // 1: fedlic.v1.IssueRequest.metadata:type_name -> fedlic.v1.IssueRequest.MetadataEntry
-	30, // 2: fedlic.v1.WriteResponse.license:type_name -> fedlic.v1.License
-	30, // 3: fedlic.v1.WriteResponse.replaced:type_name -> fedlic.v1.License
+	40, // 0: fedlic.v1.IssueRequest.entitlements:type_name -> fedlic.v1.Entitlement
+	37, // 1: fedlic.v1.IssueRequest.metadata:type_name -> fedlic.v1.IssueRequest.MetadataEntry
+	41, // 2: fedlic.v1.WriteResponse.license:type_name -> fedlic.v1.License
+	41, // 3: fedlic.v1.WriteResponse.replaced:type_name -> fedlic.v1.License
 	0,  // 4: fedlic.v1.GetRequest.consistency:type_name -> fedlic.v1.Consistency
-	30, // 5: fedlic.v1.GetResponse.license:type_name -> fedlic.v1.License
+	41, // 5: fedlic.v1.GetResponse.license:type_name -> fedlic.v1.License
 	1,  // 6: fedlic.v1.GetResponse.meta:type_name -> fedlic.v1.ReadMeta
 	0,  // 7: fedlic.v1.ListRequest.consistency:type_name -> fedlic.v1.Consistency
-	30, // 8: fedlic.v1.ListResponse.licenses:type_name -> fedlic.v1.License
+	41, // 8: fedlic.v1.ListResponse.licenses:type_name -> fedlic.v1.License
 	1,  // 9: fedlic.v1.ListResponse.meta:type_name -> fedlic.v1.ReadMeta
-	29, // 10: fedlic.v1.UpdateRequest.set_entitlements:type_name -> fedlic.v1.Entitlement
-	27, // 11: fedlic.v1.UpdateRequest.set_metadata:type_name -> fedlic.v1.UpdateRequest.SetMetadataEntry
-	31, // 12: fedlic.v1.UpdateRequest.set_status:type_name -> fedlic.v1.Status
-	29, // 13: fedlic.v1.ReplaceRequest.entitlements:type_name -> fedlic.v1.Entitlement
-	28, // 14: fedlic.v1.ReplaceRequest.metadata:type_name -> fedlic.v1.ReplaceRequest.MetadataEntry
+	40, // 10: fedlic.v1.UpdateRequest.set_entitlements:type_name -> fedlic.v1.Entitlement
+	38, // 11: fedlic.v1.UpdateRequest.set_metadata:type_name -> fedlic.v1.UpdateRequest.SetMetadataEntry
+	42, // 12: fedlic.v1.UpdateRequest.set_status:type_name -> fedlic.v1.Status
+	40, // 13: fedlic.v1.ReplaceRequest.entitlements:type_name -> fedlic.v1.Entitlement
+	39, // 14: fedlic.v1.ReplaceRequest.metadata:type_name -> fedlic.v1.ReplaceRequest.MetadataEntry
 	0,  // 15: fedlic.v1.CheckRequest.consistency:type_name -> fedlic.v1.Consistency
-	1,  // 16: fedlic.v1.CheckResponse.meta:type_name -> fedlic.v1.ReadMeta
-	31, // 17: fedlic.v1.CheckResponse.status:type_name -> fedlic.v1.Status
-	32, // 18: fedlic.v1.StatusResponse.members:type_name -> fedlic.v1.Member
-	32, // 19: fedlic.v1.MembersResponse.members:type_name -> fedlic.v1.Member
-	2,  // 20: fedlic.v1.Licenses.Issue:input_type -> fedlic.v1.IssueRequest
-	4,  // 21: fedlic.v1.Licenses.Get:input_type -> fedlic.v1.GetRequest
-	6,  // 22: fedlic.v1.Licenses.List:input_type -> fedlic.v1.ListRequest
-	8,  // 23: fedlic.v1.Licenses.Update:input_type -> fedlic.v1.UpdateRequest
-	9,  // 24: fedlic.v1.Licenses.Revoke:input_type -> fedlic.v1.RevokeRequest
-	10, // 25: fedlic.v1.Licenses.Replace:input_type -> fedlic.v1.ReplaceRequest
-	11, // 26: fedlic.v1.Licenses.Check:input_type -> fedlic.v1.CheckRequest
-	13, // 27: fedlic.v1.Cluster.Status:input_type -> fedlic.v1.StatusRequest
-	15, // 28: fedlic.v1.Cluster.Members:input_type -> fedlic.v1.MembersRequest
-	17, // 29: fedlic.v1.Cluster.Join:input_type -> fedlic.v1.JoinRequest
-	19, // 30: fedlic.v1.Cluster.Remove:input_type -> fedlic.v1.RemoveRequest
-	21, // 31: fedlic.v1.Cluster.TransferLeadership:input_type -> fedlic.v1.TransferLeadershipRequest
-	24, // 32: fedlic.v1.Snapshot.Save:input_type -> fedlic.v1.SaveRequest
-	23, // 33: fedlic.v1.Snapshot.Restore:input_type -> fedlic.v1.SnapshotChunk
-	3,  // 34: fedlic.v1.Licenses.Issue:output_type -> fedlic.v1.WriteResponse
-	5,  // 35: fedlic.v1.Licenses.Get:output_type -> fedlic.v1.GetResponse
-	7,  // 36: fedlic.v1.Licenses.List:output_type -> fedlic.v1.ListResponse
-	3,  // 37: fedlic.v1.Licenses.Update:output_type -> fedlic.v1.WriteResponse
-	3,  // 38: fedlic.v1.Licenses.Revoke:output_type -> fedlic.v1.WriteResponse
-	3,  // 39: fedlic.v1.Licenses.Replace:output_type -> fedlic.v1.WriteResponse
-	12, // 40: fedlic.v1.Licenses.Check:output_type -> fedlic.v1.CheckResponse
-	14, // 41: fedlic.v1.Cluster.Status:output_type -> fedlic.v1.StatusResponse
-	16, // 42: fedlic.v1.Cluster.Members:output_type -> fedlic.v1.MembersResponse
-	18, // 43: fedlic.v1.Cluster.Join:output_type -> fedlic.v1.JoinResponse
-	20, // 44: fedlic.v1.Cluster.Remove:output_type -> fedlic.v1.RemoveResponse
-	22, // 45: fedlic.v1.Cluster.TransferLeadership:output_type -> fedlic.v1.TransferLeadershipResponse
-	23, // 46: fedlic.v1.Snapshot.Save:output_type -> fedlic.v1.SnapshotChunk
-	25, // 47: fedlic.v1.Snapshot.Restore:output_type -> fedlic.v1.RestoreResponse
-	34, // [34:48] is the sub-list for method output_type
-	20, // [20:34] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	1,  // 16: fedlic.v1.VerifyResponse.meta:type_name -> fedlic.v1.ReadMeta
+	1,  // 17: fedlic.v1.CheckResponse.meta:type_name -> fedlic.v1.ReadMeta
+	42, // 18: fedlic.v1.CheckResponse.status:type_name -> fedlic.v1.Status
+	18, // 19: fedlic.v1.DomainStatusResponse.keys:type_name -> fedlic.v1.KeyInfo
+	43, // 20: fedlic.v1.StatusResponse.members:type_name -> fedlic.v1.Member
+	43, // 21: fedlic.v1.MembersResponse.members:type_name -> fedlic.v1.Member
+	2,  // 22: fedlic.v1.Licenses.Issue:input_type -> fedlic.v1.IssueRequest
+	4,  // 23: fedlic.v1.Licenses.Get:input_type -> fedlic.v1.GetRequest
+	6,  // 24: fedlic.v1.Licenses.List:input_type -> fedlic.v1.ListRequest
+	8,  // 25: fedlic.v1.Licenses.Update:input_type -> fedlic.v1.UpdateRequest
+	9,  // 26: fedlic.v1.Licenses.Revoke:input_type -> fedlic.v1.RevokeRequest
+	10, // 27: fedlic.v1.Licenses.Replace:input_type -> fedlic.v1.ReplaceRequest
+	11, // 28: fedlic.v1.Licenses.Check:input_type -> fedlic.v1.CheckRequest
+	13, // 29: fedlic.v1.Licenses.Verify:input_type -> fedlic.v1.VerifyRequest
+	16, // 30: fedlic.v1.Domain.Status:input_type -> fedlic.v1.DomainStatusRequest
+	19, // 31: fedlic.v1.Domain.Anchor:input_type -> fedlic.v1.AnchorRequest
+	21, // 32: fedlic.v1.Domain.RotateKey:input_type -> fedlic.v1.RotateKeyRequest
+	22, // 33: fedlic.v1.Domain.RetireKey:input_type -> fedlic.v1.RetireKeyRequest
+	24, // 34: fedlic.v1.Cluster.Status:input_type -> fedlic.v1.StatusRequest
+	26, // 35: fedlic.v1.Cluster.Members:input_type -> fedlic.v1.MembersRequest
+	28, // 36: fedlic.v1.Cluster.Join:input_type -> fedlic.v1.JoinRequest
+	30, // 37: fedlic.v1.Cluster.Remove:input_type -> fedlic.v1.RemoveRequest
+	32, // 38: fedlic.v1.Cluster.TransferLeadership:input_type -> fedlic.v1.TransferLeadershipRequest
+	35, // 39: fedlic.v1.Snapshot.Save:input_type -> fedlic.v1.SaveRequest
+	34, // 40: fedlic.v1.Snapshot.Restore:input_type -> fedlic.v1.SnapshotChunk
+	3,  // 41: fedlic.v1.Licenses.Issue:output_type -> fedlic.v1.WriteResponse
+	5,  // 42: fedlic.v1.Licenses.Get:output_type -> fedlic.v1.GetResponse
+	7,  // 43: fedlic.v1.Licenses.List:output_type -> fedlic.v1.ListResponse
+	3,  // 44: fedlic.v1.Licenses.Update:output_type -> fedlic.v1.WriteResponse
+	3,  // 45: fedlic.v1.Licenses.Revoke:output_type -> fedlic.v1.WriteResponse
+	3,  // 46: fedlic.v1.Licenses.Replace:output_type -> fedlic.v1.WriteResponse
+	15, // 47: fedlic.v1.Licenses.Check:output_type -> fedlic.v1.CheckResponse
+	14, // 48: fedlic.v1.Licenses.Verify:output_type -> fedlic.v1.VerifyResponse
+	17, // 49: fedlic.v1.Domain.Status:output_type -> fedlic.v1.DomainStatusResponse
+	20, // 50: fedlic.v1.Domain.Anchor:output_type -> fedlic.v1.AnchorResponse
+	23, // 51: fedlic.v1.Domain.RotateKey:output_type -> fedlic.v1.KeyChangeResponse
+	23, // 52: fedlic.v1.Domain.RetireKey:output_type -> fedlic.v1.KeyChangeResponse
+	25, // 53: fedlic.v1.Cluster.Status:output_type -> fedlic.v1.StatusResponse
+	27, // 54: fedlic.v1.Cluster.Members:output_type -> fedlic.v1.MembersResponse
+	29, // 55: fedlic.v1.Cluster.Join:output_type -> fedlic.v1.JoinResponse
+	31, // 56: fedlic.v1.Cluster.Remove:output_type -> fedlic.v1.RemoveResponse
+	33, // 57: fedlic.v1.Cluster.TransferLeadership:output_type -> fedlic.v1.TransferLeadershipResponse
+	34, // 58: fedlic.v1.Snapshot.Save:output_type -> fedlic.v1.SnapshotChunk
+	36, // 59: fedlic.v1.Snapshot.Restore:output_type -> fedlic.v1.RestoreResponse
+	41, // [41:60] is the sub-list for method output_type
+	22, // [22:41] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_fedlic_v1_service_proto_init() }
@@ -1879,9 +2533,9 @@ func file_fedlic_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fedlic_v1_service_proto_rawDesc), len(file_fedlic_v1_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   39,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   4,
 		},
 		GoTypes:           file_fedlic_v1_service_proto_goTypes,
 		DependencyIndexes: file_fedlic_v1_service_proto_depIdxs,

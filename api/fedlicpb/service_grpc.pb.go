@@ -26,6 +26,7 @@ const (
 	Licenses_Revoke_FullMethodName  = "/fedlic.v1.Licenses/Revoke"
 	Licenses_Replace_FullMethodName = "/fedlic.v1.Licenses/Replace"
 	Licenses_Check_FullMethodName   = "/fedlic.v1.Licenses/Check"
+	Licenses_Verify_FullMethodName  = "/fedlic.v1.Licenses/Verify"
 )
 
 // LicensesClient is the client API for Licenses service.
@@ -39,6 +40,7 @@ type LicensesClient interface {
 	Revoke(ctx context.Context, in *RevokeRequest, opts ...grpc.CallOption) (*WriteResponse, error)
 	Replace(ctx context.Context, in *ReplaceRequest, opts ...grpc.CallOption) (*WriteResponse, error)
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
+	Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*VerifyResponse, error)
 }
 
 type licensesClient struct {
@@ -119,6 +121,16 @@ func (c *licensesClient) Check(ctx context.Context, in *CheckRequest, opts ...gr
 	return out, nil
 }
 
+func (c *licensesClient) Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*VerifyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyResponse)
+	err := c.cc.Invoke(ctx, Licenses_Verify_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LicensesServer is the server API for Licenses service.
 // All implementations must embed UnimplementedLicensesServer
 // for forward compatibility.
@@ -130,6 +142,7 @@ type LicensesServer interface {
 	Revoke(context.Context, *RevokeRequest) (*WriteResponse, error)
 	Replace(context.Context, *ReplaceRequest) (*WriteResponse, error)
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
+	Verify(context.Context, *VerifyRequest) (*VerifyResponse, error)
 	mustEmbedUnimplementedLicensesServer()
 }
 
@@ -160,6 +173,9 @@ func (UnimplementedLicensesServer) Replace(context.Context, *ReplaceRequest) (*W
 }
 func (UnimplementedLicensesServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
+}
+func (UnimplementedLicensesServer) Verify(context.Context, *VerifyRequest) (*VerifyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Verify not implemented")
 }
 func (UnimplementedLicensesServer) mustEmbedUnimplementedLicensesServer() {}
 func (UnimplementedLicensesServer) testEmbeddedByValue()                  {}
@@ -308,6 +324,24 @@ func _Licenses_Check_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Licenses_Verify_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LicensesServer).Verify(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Licenses_Verify_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LicensesServer).Verify(ctx, req.(*VerifyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Licenses_ServiceDesc is the grpc.ServiceDesc for Licenses service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -342,6 +376,226 @@ var Licenses_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Check",
 			Handler:    _Licenses_Check_Handler,
+		},
+		{
+			MethodName: "Verify",
+			Handler:    _Licenses_Verify_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "fedlic/v1/service.proto",
+}
+
+const (
+	Domain_Status_FullMethodName    = "/fedlic.v1.Domain/Status"
+	Domain_Anchor_FullMethodName    = "/fedlic.v1.Domain/Anchor"
+	Domain_RotateKey_FullMethodName = "/fedlic.v1.Domain/RotateKey"
+	Domain_RetireKey_FullMethodName = "/fedlic.v1.Domain/RetireKey"
+)
+
+// DomainClient is the client API for Domain service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+type DomainClient interface {
+	Status(ctx context.Context, in *DomainStatusRequest, opts ...grpc.CallOption) (*DomainStatusResponse, error)
+	Anchor(ctx context.Context, in *AnchorRequest, opts ...grpc.CallOption) (*AnchorResponse, error)
+	RotateKey(ctx context.Context, in *RotateKeyRequest, opts ...grpc.CallOption) (*KeyChangeResponse, error)
+	RetireKey(ctx context.Context, in *RetireKeyRequest, opts ...grpc.CallOption) (*KeyChangeResponse, error)
+}
+
+type domainClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewDomainClient(cc grpc.ClientConnInterface) DomainClient {
+	return &domainClient{cc}
+}
+
+func (c *domainClient) Status(ctx context.Context, in *DomainStatusRequest, opts ...grpc.CallOption) (*DomainStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DomainStatusResponse)
+	err := c.cc.Invoke(ctx, Domain_Status_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *domainClient) Anchor(ctx context.Context, in *AnchorRequest, opts ...grpc.CallOption) (*AnchorResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AnchorResponse)
+	err := c.cc.Invoke(ctx, Domain_Anchor_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *domainClient) RotateKey(ctx context.Context, in *RotateKeyRequest, opts ...grpc.CallOption) (*KeyChangeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KeyChangeResponse)
+	err := c.cc.Invoke(ctx, Domain_RotateKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *domainClient) RetireKey(ctx context.Context, in *RetireKeyRequest, opts ...grpc.CallOption) (*KeyChangeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KeyChangeResponse)
+	err := c.cc.Invoke(ctx, Domain_RetireKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DomainServer is the server API for Domain service.
+// All implementations must embed UnimplementedDomainServer
+// for forward compatibility.
+type DomainServer interface {
+	Status(context.Context, *DomainStatusRequest) (*DomainStatusResponse, error)
+	Anchor(context.Context, *AnchorRequest) (*AnchorResponse, error)
+	RotateKey(context.Context, *RotateKeyRequest) (*KeyChangeResponse, error)
+	RetireKey(context.Context, *RetireKeyRequest) (*KeyChangeResponse, error)
+	mustEmbedUnimplementedDomainServer()
+}
+
+// UnimplementedDomainServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedDomainServer struct{}
+
+func (UnimplementedDomainServer) Status(context.Context, *DomainStatusRequest) (*DomainStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedDomainServer) Anchor(context.Context, *AnchorRequest) (*AnchorResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Anchor not implemented")
+}
+func (UnimplementedDomainServer) RotateKey(context.Context, *RotateKeyRequest) (*KeyChangeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateKey not implemented")
+}
+func (UnimplementedDomainServer) RetireKey(context.Context, *RetireKeyRequest) (*KeyChangeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetireKey not implemented")
+}
+func (UnimplementedDomainServer) mustEmbedUnimplementedDomainServer() {}
+func (UnimplementedDomainServer) testEmbeddedByValue()                {}
+
+// UnsafeDomainServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to DomainServer will
+// result in compilation errors.
+type UnsafeDomainServer interface {
+	mustEmbedUnimplementedDomainServer()
+}
+
+func RegisterDomainServer(s grpc.ServiceRegistrar, srv DomainServer) {
+	// If the following call panics, it indicates UnimplementedDomainServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Domain_ServiceDesc, srv)
+}
+
+func _Domain_Status_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DomainStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DomainServer).Status(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Domain_Status_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DomainServer).Status(ctx, req.(*DomainStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Domain_Anchor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AnchorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DomainServer).Anchor(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Domain_Anchor_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DomainServer).Anchor(ctx, req.(*AnchorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Domain_RotateKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DomainServer).RotateKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Domain_RotateKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DomainServer).RotateKey(ctx, req.(*RotateKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Domain_RetireKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetireKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DomainServer).RetireKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Domain_RetireKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DomainServer).RetireKey(ctx, req.(*RetireKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Domain_ServiceDesc is the grpc.ServiceDesc for Domain service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Domain_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "fedlic.v1.Domain",
+	HandlerType: (*DomainServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Status",
+			Handler:    _Domain_Status_Handler,
+		},
+		{
+			MethodName: "Anchor",
+			Handler:    _Domain_Anchor_Handler,
+		},
+		{
+			MethodName: "RotateKey",
+			Handler:    _Domain_RotateKey_Handler,
+		},
+		{
+			MethodName: "RetireKey",
+			Handler:    _Domain_RetireKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
