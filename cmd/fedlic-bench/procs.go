@@ -21,6 +21,7 @@ type agentProc struct {
 	id, grpc, raft, dir string
 	args                []string
 	cmd                 *exec.Cmd
+	exited              chan struct{} // closed when the process has been reaped
 	client              *client.Client
 }
 
@@ -113,7 +114,9 @@ func (d *domain) startProc(p *agentProc) error {
 	if err := p.cmd.Start(); err != nil {
 		return err
 	}
-	go func() { p.cmd.Wait(); logf.Close() }()
+	exited := make(chan struct{})
+	p.exited = exited
+	go func() { p.cmd.Wait(); logf.Close(); close(exited) }()
 	if p.client == nil {
 		p.client, err = client.Dial(p.grpc)
 	}
@@ -124,8 +127,9 @@ func (d *domain) startProc(p *agentProc) error {
 func (p *agentProc) kill() {
 	if p.cmd != nil && p.cmd.Process != nil {
 		p.cmd.Process.Kill()
-		for i := 0; i < 200 && p.cmd.ProcessState == nil; i++ {
-			time.Sleep(10 * time.Millisecond)
+		select {
+		case <-p.exited:
+		case <-time.After(5 * time.Second):
 		}
 	}
 }
