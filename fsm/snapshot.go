@@ -121,6 +121,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 }
 
 // readSnapshot decodes and validates a snapshot stream into a new state.
+// License records are decoded in parallel (they dominate restore time)
+// and inserted by one goroutine; the trees do not depend on order.
 func readSnapshot(r io.Reader) (*state, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	magic := make([]byte, len(snapMagic)+1)
@@ -134,65 +136,61 @@ func readSnapshot(r io.Reader) (*state, error) {
 		return nil, fmt.Errorf("snapshot format %d is not supported by this binary (want %d)", magic[len(snapMagic)], snapVersion)
 	}
 	st := newState()
+	dec := newLicenseDecoder(st)
 	var hdr *pb.SnapshotHeader
 	var nLic, nMem uint64
-	buf := make([]byte, 0, 4096)
+	fail := func(err error) (*state, error) {
+		dec.abort()
+		return nil, err
+	}
 	for {
 		t, err := br.ReadByte()
 		if err != nil {
-			return nil, fmt.Errorf("snapshot truncated: %w", err)
+			return fail(fmt.Errorf("snapshot truncated: %w", err))
 		}
 		if t == recEnd {
 			break
 		}
 		size, err := binary.ReadUvarint(br)
 		if err != nil {
-			return nil, fmt.Errorf("snapshot truncated: %w", err)
+			return fail(fmt.Errorf("snapshot truncated: %w", err))
 		}
 		if size > maxRecord {
-			return nil, fmt.Errorf("snapshot record of %d bytes exceeds %d", size, maxRecord)
+			return fail(fmt.Errorf("snapshot record of %d bytes exceeds %d", size, maxRecord))
 		}
-		if uint64(cap(buf)) < size {
-			buf = make([]byte, size)
-		}
-		buf = buf[:size]
+		buf := make([]byte, size)
 		if _, err := io.ReadFull(br, buf); err != nil {
-			return nil, fmt.Errorf("snapshot truncated: %w", err)
+			return fail(fmt.Errorf("snapshot truncated: %w", err))
 		}
 		switch t {
 		case recHeader:
 			hdr = &pb.SnapshotHeader{}
 			if err := proto.Unmarshal(buf, hdr); err != nil {
-				return nil, fmt.Errorf("decode header: %w", err)
+				return fail(fmt.Errorf("decode header: %w", err))
 			}
 			st.domain, st.clock = hdr.GetDomain(), hdr.GetClockUnixNano()
 		case recLicense:
-			var p pb.License
-			if err := proto.Unmarshal(buf, &p); err != nil {
-				return nil, fmt.Errorf("decode license record %d: %w", nLic, err)
-			}
-			l, err := licenseFromProto(&p)
-			if err != nil {
-				return nil, fmt.Errorf("license record %d: %w", nLic, err)
-			}
-			st.put(l)
+			dec.add(buf)
 			nLic++
 		case recMember:
 			var p pb.Member
 			if err := proto.Unmarshal(buf, &p); err != nil {
-				return nil, fmt.Errorf("decode member record: %w", err)
+				return fail(fmt.Errorf("decode member record: %w", err))
 			}
 			st.members[p.GetId()] = &Member{ID: p.GetId(), RaftAddress: p.GetRaftAddress(), GRPCAddress: p.GetGrpcAddress(), Voter: p.GetVoter()}
 			nMem++
 		case recKeys:
 			k := &pb.KeysRecord{}
 			if err := proto.Unmarshal(buf, k); err != nil {
-				return nil, fmt.Errorf("decode keys record: %w", err)
+				return fail(fmt.Errorf("decode keys record: %w", err))
 			}
 			st.keys = k
 		default:
-			return nil, fmt.Errorf("unknown snapshot record type %d", t)
+			return fail(fmt.Errorf("unknown snapshot record type %d", t))
 		}
+	}
+	if err := dec.wait(); err != nil {
+		return nil, err
 	}
 	if hdr == nil {
 		return nil, errors.New("snapshot has no header record")
