@@ -19,13 +19,19 @@ const (
 	exitError  = 2
 )
 
-// exitError carries a specific exit code out of a command.
+// codeError carries a specific exit code out of a command; err may be
+// nil when the output already said everything (a denied check).
 type codeError struct {
 	code int
 	err  error
 }
 
-func (e *codeError) Error() string { return e.err.Error() }
+func (e *codeError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit code %d", e.code)
+	}
+	return e.err.Error()
+}
 
 func main() {
 	root := newRoot()
