@@ -21,6 +21,7 @@ type Client struct {
 	Licenses pb.LicensesClient
 	Cluster  pb.ClusterClient
 	Snapshot pb.SnapshotClient
+	Domain   pb.DomainClient
 }
 
 // Dial connects to a node's gRPC address (host:port). Extra options may
@@ -34,7 +35,7 @@ func Dial(addr string, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	return &Client{conn: conn, Licenses: pb.NewLicensesClient(conn), Cluster: pb.NewClusterClient(conn), Snapshot: pb.NewSnapshotClient(conn)}, nil
+	return &Client{conn: conn, Licenses: pb.NewLicensesClient(conn), Cluster: pb.NewClusterClient(conn), Snapshot: pb.NewSnapshotClient(conn), Domain: pb.NewDomainClient(conn)}, nil
 }
 
 // Close closes the connection.

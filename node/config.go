@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fedlic/fedlic/license"
 	"github.com/hashicorp/hcl/v2/hclsimple"
 )
 
@@ -23,6 +24,7 @@ type Config struct {
 	Bootstrap bool     `hcl:"bootstrap,optional"`
 	Join      []string `hcl:"join,optional"`
 	Voter     *bool    `hcl:"voter,optional"`
+	Scope     []string `hcl:"scope,optional"` // products this domain may license; default ["*"]
 	LogLevel  string   `hcl:"log_level,optional"`
 	LogJSON   bool     `hcl:"log_json,optional"`
 
@@ -133,6 +135,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LogLevel != "" && !validLevel(c.LogLevel) {
 		errs = append(errs, fmt.Errorf("log_level %q: use trace, debug, info, warn or error", c.LogLevel))
+	}
+	if err := license.ValidateScope(c.Scope); err != nil {
+		errs = append(errs, fmt.Errorf("--scope: %w", err))
 	}
 	if c.MaxRequestBytes < 0 {
 		errs = append(errs, errors.New("max_request_bytes must not be negative"))

@@ -65,7 +65,20 @@ func freeAddr(t testing.TB) string {
 
 // newCluster starts voters (the first bootstraps) and nonVoters over
 // real TCP, with raft-boltdb on disk and fsync on.
+type nodeConfig = node.Config
+
+// newClusterWith starts voters with a config tweak applied to each.
+func newClusterWith(t testing.TB, voters int, tweak func(*nodeConfig)) *cluster {
+	t.Helper()
+	return newClusterOpts(t, voters, 0, tweak)
+}
+
 func newCluster(t testing.TB, voters, nonVoters int) *cluster {
+	t.Helper()
+	return newClusterOpts(t, voters, nonVoters, nil)
+}
+
+func newClusterOpts(t testing.TB, voters, nonVoters int, tweak func(*nodeConfig)) *cluster {
 	t.Helper()
 	c := &cluster{t: t}
 	t.Cleanup(c.stopAll)
@@ -87,6 +100,9 @@ func newCluster(t testing.TB, voters, nonVoters int) *cluster {
 		if i >= voters {
 			f := false
 			cfg.Voter = &f
+		}
+		if tweak != nil {
+			tweak(&cfg)
 		}
 		c.start(&member{cfg: cfg, log: &syncBuffer{}})
 		if i == 0 {

@@ -70,6 +70,9 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 			n.sweepExpired(ctx)
+			if err := n.ensureKeys(ctx); err != nil {
+				log.Warn("anchor refresh failed", "error", err)
+			}
 		}
 	}
 }
@@ -88,6 +91,9 @@ func (n *Node) establish(ctx context.Context) error {
 		}
 	} else if d != n.cfg.Domain {
 		n.logger.Error("this node's --domain differs from the domain in its data; serving the stored domain", "flag", n.cfg.Domain, "stored", d)
+	}
+	if err := n.ensureKeys(ctx); err != nil {
+		return err
 	}
 	want := &fsm.Member{ID: n.cfg.NodeID, RaftAddress: string(n.trans.LocalAddr()), GRPCAddress: n.cfg.GRPCAddr, Voter: true}
 	if m, ok := n.fsm.Member(want.ID); !ok || *m != *want {

@@ -39,6 +39,8 @@ type Node struct {
 	caughtUp      atomic.Bool
 	catchUpTarget uint64 // raft's last log index when the node started
 
+	anchors anchorCache
+
 	connsMu sync.Mutex
 	conns   map[string]*grpc.ClientConn
 

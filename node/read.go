@@ -6,6 +6,7 @@ import (
 
 	pb "github.com/fedlic/fedlic/api/fedlicpb"
 	"github.com/fedlic/fedlic/fsm"
+	"github.com/fedlic/fedlic/license"
 	"google.golang.org/grpc"
 )
 
@@ -192,6 +193,9 @@ func (n *Node) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckRespon
 	if req.GetAmount() < 0 {
 		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "amount must not be negative"}
 	}
+	if req.GetToken() != "" {
+		return n.checkToken(req, n.ReadMeta())
+	}
 	if req.GetLicensee() == "" || req.GetProduct() == "" {
 		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "give both licensee and product (or a token)"}
 	}
@@ -201,4 +205,23 @@ func (n *Node) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckRespon
 
 func checkResponse(r fsm.CheckResult, meta *pb.ReadMeta) *pb.CheckResponse {
 	return &pb.CheckResponse{Allowed: r.Allowed, Reason: r.Reason, LicenseId: r.LicenseID, Meta: meta, Status: r.Status, Version: r.Version}
+}
+
+// checkToken answers a check for a presented token: the token must
+// verify against this domain's anchor, then the license's current state
+// on this replica decides (so revocations and updates apply at once).
+func (n *Node) checkToken(req *pb.CheckRequest, meta *pb.ReadMeta) (*pb.CheckResponse, error) {
+	v, err := n.Verify(context.Background(), &pb.VerifyRequest{Token: req.GetToken()})
+	if err != nil {
+		return nil, err
+	}
+	if !v.GetValid() && !v.GetRevoked() {
+		return &pb.CheckResponse{Allowed: false, Reason: "token " + v.GetReason() + ": " + v.GetDetail(), Meta: meta}, nil
+	}
+	t, err := license.ParseToken(req.GetToken())
+	if err != nil {
+		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "token: " + err.Error()}
+	}
+	r := n.fsm.CheckLicense(t.Claims.LicenseID, req.GetFeature(), req.GetAmount(), n.CheckTime())
+	return checkResponse(r, meta), nil
 }

@@ -73,6 +73,13 @@ func (n *Node) writeResponse(r *fsm.Result) *pb.WriteResponse {
 	resp := &pb.WriteResponse{Index: r.Index}
 	if r.License != nil {
 		resp.License = r.License.ToProto()
+		if r.License.Status != fsm.StatusRevoked {
+			tok, err := n.Token(r.License)
+			if err != nil {
+				n.logger.Warn("could not sign license token", "id", r.License.ID, "error", err)
+			}
+			resp.Token = tok
+		}
 	}
 	if r.Old != nil {
 		resp.Replaced = r.Old.ToProto()

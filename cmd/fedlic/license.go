@@ -10,7 +10,7 @@ import (
 
 func licenseCmd() *cobra.Command {
 	c := &cobra.Command{Use: "license", Short: "Issue, read, update, revoke and replace licenses"}
-	c.AddCommand(licenseIssueCmd(), licenseGetCmd(), licenseListCmd(), licenseUpdateCmd(), licenseRevokeCmd(), licenseReplaceCmd())
+	c.AddCommand(licenseIssueCmd(), licenseGetCmd(), licenseListCmd(), licenseUpdateCmd(), licenseRevokeCmd(), licenseReplaceCmd(), verifyCmd())
 	return c
 }
 
