@@ -101,6 +101,7 @@ func (n *Node) raftConfig() *raft.Config {
 	if n.cfg.TrailingLogs > 0 {
 		rc.TrailingLogs = n.cfg.TrailingLogs
 	}
+	rc.MaxAppendEntries = DefaultMaxAppendEntries
 	if n.cfg.MaxAppendEntries > 0 {
 		rc.MaxAppendEntries = n.cfg.MaxAppendEntries
 	}

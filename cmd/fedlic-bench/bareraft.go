@@ -56,6 +56,7 @@ func bareConfig(id raft.ServerID) *raft.Config {
 	c.LeaderLeaseTimeout = node.Defaults.LeaderLease
 	c.CommitTimeout = node.Defaults.Commit
 	c.BatchApplyCh = true
+	c.MaxAppendEntries = node.DefaultMaxAppendEntries
 	c.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: io.Discard})
 	return c
 }
