@@ -199,6 +199,12 @@ func readSnapshot(r io.Reader) (*state, error) {
 		return nil, fmt.Errorf("snapshot incomplete: header says %d licenses and %d members, found %d and %d",
 			hdr.GetLicenses(), hdr.GetMembers(), nLic, nMem)
 	}
+	// Duplicate ids would collapse into one entry, and with parallel
+	// decoding which copy wins could differ between replicas.
+	if uint64(st.licenses.Len()) != nLic || uint64(len(st.members)) != nMem {
+		return nil, fmt.Errorf("snapshot has duplicate records: %d license records hold %d distinct ids, %d member records hold %d",
+			nLic, st.licenses.Len(), nMem, len(st.members))
+	}
 	return st, nil
 }
 

@@ -441,3 +441,33 @@ func TestRestoreRejectsBadSnapshots(t *testing.T) {
 type iotestErrReader struct{}
 
 func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("disk unplugged") }
+
+// A snapshot with two records for one license id is refused: with
+// parallel decoding, which copy won could differ between replicas.
+func TestRestoreRejectsDuplicateRecords(t *testing.T) {
+	var buf bytes.Buffer
+	buf.WriteString(snapMagic)
+	buf.WriteByte(snapVersion)
+	rec := func(typ byte, m proto.Message) {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf.WriteByte(typ)
+		buf.Write(binary.AppendUvarint(nil, uint64(len(b))))
+		buf.Write(b)
+	}
+	rec(recHeader, &pb.SnapshotHeader{Format: snapVersion, Licenses: 2})
+	rec(recLicense, &pb.License{Id: "X", Licensee: "a", Product: "p", Status: StatusActive, Version: 1})
+	rec(recLicense, &pb.License{Id: "X", Licensee: "b", Product: "p", Status: StatusActive, Version: 1})
+	buf.WriteByte(recEnd)
+	f := New(nil)
+	before := f.Hash()
+	err := f.Restore(io.NopCloser(&buf))
+	if err == nil || !strings.Contains(err.Error(), "duplicate") {
+		t.Fatalf("restore of duplicate records: %v", err)
+	}
+	if f.Hash() != before {
+		t.Fatal("refused restore changed the state")
+	}
+}

@@ -299,8 +299,19 @@ func ParseAnchorJSON(b []byte) (*SignedAnchor, error) {
 	return &sa, nil
 }
 
+// anchorJSONKeys are the only object keys an anchor document has.
+// encoding/json matches keys case-insensitively, so "Domain" and "domain"
+// would both land in one field; naming them exactly closes that gap.
+var anchorJSONKeys = map[string]bool{
+	"anchor": true, "signature": true, "version": true, "domain": true,
+	"root_key": true, "signing_keys": true, "scope": true, "serial": true,
+	"issued_at": true, "expires_at": true, "id": true, "public_key": true,
+	"not_before": true, "not_after": true, "active": true,
+}
+
 // checkNoDuplicateKeys walks the JSON tokens and refuses an object that
-// names a key twice (encoding/json would silently keep the last).
+// names a key twice (encoding/json would silently keep the last) or a key
+// not spelled exactly as in the format.
 func checkNoDuplicateKeys(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	var walk func(depth int) error
@@ -321,6 +332,9 @@ func checkNoDuplicateKeys(b []byte) error {
 					return err
 				}
 				key, _ := k.(string)
+				if !anchorJSONKeys[key] {
+					return fmt.Errorf("unknown field %q", key)
+				}
 				if seen[key] {
 					return fmt.Errorf("key %q appears twice", key)
 				}

@@ -81,15 +81,15 @@ func TestSignAnchorFillsAndChecksRootKey(t *testing.T) {
 func TestAnchorStructure(t *testing.T) {
 	f := newFixture(t)
 	cases := map[string]func(a *Anchor){
-		"version":          func(a *Anchor) { a.Version = 2 },
-		"empty domain":     func(a *Anchor) { a.Domain = "" },
-		"duplicate ids":    func(a *Anchor) { a.SigningKeys[1].ID = a.SigningKeys[0].ID },
-		"empty key id":     func(a *Anchor) { a.SigningKeys[1].ID = "" },
-		"short key":        func(a *Anchor) { a.SigningKeys[1].PublicKey = a.SigningKeys[1].PublicKey[:31] },
-		"two active":       func(a *Anchor) { a.SigningKeys[0].Active = true },
-		"bad scope":        func(a *Anchor) { a.Scope = []string{"ac*me"} },
-		"empty scope item": func(a *Anchor) { a.Scope = []string{""} },
-		"expires first":    func(a *Anchor) { a.ExpiresAt = a.IssuedAt },
+		"version":           func(a *Anchor) { a.Version = 2 },
+		"empty domain":      func(a *Anchor) { a.Domain = "" },
+		"duplicate ids":     func(a *Anchor) { a.SigningKeys[1].ID = a.SigningKeys[0].ID },
+		"empty key id":      func(a *Anchor) { a.SigningKeys[1].ID = "" },
+		"short key":         func(a *Anchor) { a.SigningKeys[1].PublicKey = a.SigningKeys[1].PublicKey[:31] },
+		"two active":        func(a *Anchor) { a.SigningKeys[0].Active = true },
+		"bad scope":         func(a *Anchor) { a.Scope = []string{"ac*me"} },
+		"empty scope item":  func(a *Anchor) { a.Scope = []string{""} },
+		"expires first":     func(a *Anchor) { a.ExpiresAt = a.IssuedAt },
 		"negative key time": func(a *Anchor) { a.SigningKeys[0].NotBefore = -1 },
 		"too many keys": func(a *Anchor) {
 			for i := 0; i <= MaxSigningKeys; i++ {
@@ -121,25 +121,27 @@ func TestAnchorTamper(t *testing.T) {
 	f := newFixture(t)
 	other, _ := seedKey(8)
 	cases := map[string]func(sa *SignedAnchor){
-		"version":            func(sa *SignedAnchor) { sa.Anchor.Version = 2 },
-		"domain":             func(sa *SignedAnchor) { sa.Anchor.Domain = "acme2" },
-		"root key":           func(sa *SignedAnchor) { sa.Anchor.RootKey = other },
-		"key id":             func(sa *SignedAnchor) { sa.Anchor.SigningKeys[1].ID = "k-evil" },
-		"key public key":     func(sa *SignedAnchor) { sa.Anchor.SigningKeys[1].PublicKey = other },
-		"key not before":     func(sa *SignedAnchor) { sa.Anchor.SigningKeys[1].NotBefore++ },
-		"key not after":      func(sa *SignedAnchor) { sa.Anchor.SigningKeys[0].NotAfter = 0 },
-		"key active":         func(sa *SignedAnchor) { sa.Anchor.SigningKeys[1].Active = false },
-		"key added":          func(sa *SignedAnchor) { sa.Anchor.SigningKeys = append(sa.Anchor.SigningKeys, SigningKey{ID: "k-new", PublicKey: other}) },
-		"key removed":        func(sa *SignedAnchor) { sa.Anchor.SigningKeys = sa.Anchor.SigningKeys[1:] },
-		"keys reordered":     func(sa *SignedAnchor) { k := sa.Anchor.SigningKeys; k[0], k[1] = k[1], k[0] },
-		"scope":              func(sa *SignedAnchor) { sa.Anchor.Scope = []string{"*"} },
-		"scope added":        func(sa *SignedAnchor) { sa.Anchor.Scope = append(sa.Anchor.Scope, "globex/*") },
-		"serial":             func(sa *SignedAnchor) { sa.Anchor.Serial++ },
-		"issued at":          func(sa *SignedAnchor) { sa.Anchor.IssuedAt-- },
-		"expires at":         func(sa *SignedAnchor) { sa.Anchor.ExpiresAt += int64(time.Hour) },
-		"signature byte":     func(sa *SignedAnchor) { sa.Signature[5] ^= 0x10 },
-		"signature short":    func(sa *SignedAnchor) { sa.Signature = sa.Signature[:63] },
-		"signature missing":  func(sa *SignedAnchor) { sa.Signature = nil },
+		"version":        func(sa *SignedAnchor) { sa.Anchor.Version = 2 },
+		"domain":         func(sa *SignedAnchor) { sa.Anchor.Domain = "acme2" },
+		"root key":       func(sa *SignedAnchor) { sa.Anchor.RootKey = other },
+		"key id":         func(sa *SignedAnchor) { sa.Anchor.SigningKeys[1].ID = "k-evil" },
+		"key public key": func(sa *SignedAnchor) { sa.Anchor.SigningKeys[1].PublicKey = other },
+		"key not before": func(sa *SignedAnchor) { sa.Anchor.SigningKeys[1].NotBefore++ },
+		"key not after":  func(sa *SignedAnchor) { sa.Anchor.SigningKeys[0].NotAfter = 0 },
+		"key active":     func(sa *SignedAnchor) { sa.Anchor.SigningKeys[1].Active = false },
+		"key added": func(sa *SignedAnchor) {
+			sa.Anchor.SigningKeys = append(sa.Anchor.SigningKeys, SigningKey{ID: "k-new", PublicKey: other})
+		},
+		"key removed":       func(sa *SignedAnchor) { sa.Anchor.SigningKeys = sa.Anchor.SigningKeys[1:] },
+		"keys reordered":    func(sa *SignedAnchor) { k := sa.Anchor.SigningKeys; k[0], k[1] = k[1], k[0] },
+		"scope":             func(sa *SignedAnchor) { sa.Anchor.Scope = []string{"*"} },
+		"scope added":       func(sa *SignedAnchor) { sa.Anchor.Scope = append(sa.Anchor.Scope, "globex/*") },
+		"serial":            func(sa *SignedAnchor) { sa.Anchor.Serial++ },
+		"issued at":         func(sa *SignedAnchor) { sa.Anchor.IssuedAt-- },
+		"expires at":        func(sa *SignedAnchor) { sa.Anchor.ExpiresAt += int64(time.Hour) },
+		"signature byte":    func(sa *SignedAnchor) { sa.Signature[5] ^= 0x10 },
+		"signature short":   func(sa *SignedAnchor) { sa.Signature = sa.Signature[:63] },
+		"signature missing": func(sa *SignedAnchor) { sa.Signature = nil },
 		"signed by other key": func(sa *SignedAnchor) {
 			_, priv := seedKey(8)
 			a := sa.Anchor
@@ -219,6 +221,8 @@ func TestParseAnchorJSONStrict(t *testing.T) {
 		"unknown field":   strings.Replace(s, `"serial":`, `"extra":1,"serial":`, 1),
 		"duplicate field": strings.Replace(s, `"serial":`, `"serial":1,"serial":`, 1),
 		"trailing data":   s + " {}",
+		"case folded key": strings.Replace(s, `"serial":`, `"Serial":`, 1),
+		"folded twice":    strings.Replace(s, `"serial":`, `"serial":1,"SERIAL":`, 1),
 		"trailing junk":   s + "x",
 		"not an object":   `[1,2]`,
 		"truncated":       s[:len(s)-2],

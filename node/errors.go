@@ -18,6 +18,8 @@ var (
 	// ErrCatchingUp: this replica restarted or joined and has not yet
 	// applied the log a leader committed; its state would be misleading.
 	ErrCatchingUp = errors.New("replica is catching up with the domain's log after a restart or join; ask another node or retry shortly")
+	// errLocalLeader: this node became leader while a request waited.
+	errLocalLeader = errors.New("this node is now the leader")
 	// ErrShutdown: the node is stopping.
 	ErrShutdown = errors.New("node is shutting down")
 )

@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	pb "github.com/fedlic/fedlic/api/fedlicpb"
 	"google.golang.org/grpc"
@@ -26,9 +28,9 @@ func (n *Node) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Contex
 	if IsForwarded(ctx) {
 		return nil, nil, ErrNotLeader
 	}
-	addr := n.LeaderGRPC()
-	if addr == "" {
-		return nil, nil, ErrNoLeader
+	addr, err := n.awaitLeaderGRPC(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
 	conn, err := n.conn(addr)
 	if err != nil {
@@ -36,6 +38,34 @@ func (n *Node) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Contex
 	}
 	out := metadata.AppendToOutgoingContext(stripIncoming(ctx), ForwardedKey, n.cfg.NodeID)
 	return conn, out, nil
+}
+
+// leaderHold is how long a request waits for an election to finish
+// before it fails with ErrNoLeader (Consul's RPCHoldTimeout).
+const leaderHold = 2 * time.Second
+
+// awaitLeaderGRPC returns the leader's gRPC address, waiting up to
+// leaderHold (or ctx) while none is known.
+func (n *Node) awaitLeaderGRPC(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(leaderHold)
+	for {
+		if addr := n.LeaderGRPC(); addr != "" {
+			return addr, nil
+		}
+		if n.IsLeader() {
+			return "", errLocalLeader
+		}
+		if time.Now().After(deadline) {
+			return "", ErrNoLeader
+		}
+		select {
+		case <-ctx.Done():
+			return "", ErrNoLeader
+		case <-n.ctx.Done():
+			return "", ErrShutdown
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // stripIncoming keeps deadline and cancellation but not incoming metadata.
@@ -67,6 +97,9 @@ func forward[Req, Resp any](n *Node, ctx context.Context, req Req, call func(*gr
 		return zero, false, nil
 	}
 	conn, fctx, err := n.leaderConn(ctx)
+	if errors.Is(err, errLocalLeader) {
+		return zero, false, nil // won the election while waiting
+	}
 	if err != nil {
 		return zero, true, err
 	}
