@@ -220,6 +220,9 @@ func (n *Node) Verify(ctx context.Context, req *pb.VerifyRequest) (*pb.VerifyRes
 	switch {
 	case err != nil:
 		resp.Reason, resp.Detail = license.Reason(err), err.Error()
+	case !license.ScopeAllows(sa.Anchor.Scope, claims.Product):
+		resp.Reason = "out of scope"
+		resp.Detail = fmt.Sprintf("product %q is outside the scope %v of domain %q", claims.Product, sa.Anchor.Scope, sa.Anchor.Domain)
 	case resp.Revoked:
 		resp.Reason, resp.Detail = "revoked", "the license was revoked on this domain"
 	default:
