@@ -8,7 +8,7 @@ PROTOC_GEN_GO        := v1.36.12
 PROTOC_GEN_GO_GRPC   := v1.6.2
 TEST_TIMEOUT         ?= 14m
 
-.PHONY: all build dev test test-short proto lint fuzz bench chaos clean
+.PHONY: all build dev test test-short proto lint fuzz bench chaos chaos-docker clean
 
 all: build
 
@@ -42,6 +42,12 @@ lint:
 bench: build
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/fedlic-bench ./cmd/fedlic-bench
 	./$(BIN)/fedlic-bench all --fedlic $(BIN)/fedlic
+
+# Partitions for real: a FROM-scratch image, a Compose domain on its own
+# network, docker network disconnect / docker pause under load.
+CHAOS_DOCKER_SECS ?= 300
+chaos-docker:
+	scripts/chaos-docker.sh $(CHAOS_DOCKER_SECS)
 
 FUZZTIME ?= 60s
 fuzz:
