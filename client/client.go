@@ -108,6 +108,12 @@ func (c *Client) RestoreSnapshot(ctx context.Context, r io.Reader) (*pb.RestoreR
 	if err != nil {
 		return nil, err
 	}
+	return UploadSnapshot(stream, r)
+}
+
+// UploadSnapshot streams r into an open Restore call in 256 KiB chunks
+// and returns the server's answer. Nodes use it to relay to the leader.
+func UploadSnapshot(stream pb.Snapshot_RestoreClient, r io.Reader) (*pb.RestoreResponse, error) {
 	buf := make([]byte, 256<<10)
 	for {
 		k, rerr := r.Read(buf)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	pb "github.com/fedlic/fedlic/api/fedlicpb"
+	"github.com/fedlic/fedlic/client"
 	"github.com/fedlic/fedlic/fsm"
 	"github.com/hashicorp/raft"
 )
@@ -109,20 +110,5 @@ func (n *Node) RelayRestore(ctx context.Context, f *os.File) (*pb.RestoreRespons
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 256<<10)
-	for {
-		k, rerr := f.Read(buf)
-		if k > 0 {
-			if err := stream.Send(&pb.SnapshotChunk{Data: buf[:k]}); err != nil {
-				return nil, err
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return nil, rerr
-		}
-	}
-	return stream.CloseAndRecv()
+	return client.UploadSnapshot(stream, f)
 }

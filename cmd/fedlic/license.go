@@ -57,6 +57,28 @@ func (w *windowFlags) parse() (notBefore, notAfter, expiresInMs int64, err error
 	return
 }
 
+// licenseInput is what issue, update and replace parse from their flags.
+type licenseInput struct {
+	ents                             []*pb.Entitlement
+	meta                             map[string]string
+	notBefore, notAfter, expiresInMs int64
+}
+
+func parseLicenseFlags(features, meta []string, w *windowFlags) (licenseInput, error) {
+	var in licenseInput
+	var err error
+	if in.ents, err = parseFeatures(features); err != nil {
+		return in, fail("%v", err)
+	}
+	if in.meta, err = parseMeta(meta); err != nil {
+		return in, fail("%v", err)
+	}
+	if in.notBefore, in.notAfter, in.expiresInMs, err = w.parse(); err != nil {
+		return in, fail("%v", err)
+	}
+	return in, nil
+}
+
 func writeJSON(r *pb.WriteResponse) map[string]any {
 	m := licenseJSON(r.GetLicense())
 	m["index"] = r.GetIndex()
@@ -79,18 +101,11 @@ func licenseIssueCmd() *cobra.Command {
 		Short: "Issue a license",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ents, err := parseFeatures(features)
+			in, err := parseLicenseFlags(features, meta, &w)
 			if err != nil {
-				return fail("%v", err)
+				return err
 			}
-			md, err := parseMeta(meta)
-			if err != nil {
-				return fail("%v", err)
-			}
-			nb, na, exp, err := w.parse()
-			if err != nil {
-				return fail("%v", err)
-			}
+			ents, md, nb, na, exp := in.ents, in.meta, in.notBefore, in.notAfter, in.expiresInMs
 			if licensee == "" || product == "" {
 				return fail("--licensee and --product are required")
 			}
@@ -210,18 +225,11 @@ func licenseUpdateCmd() *cobra.Command {
 		Short: "Change a license (a new version); features given are set, others kept",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ents, err := parseFeatures(features)
+			in, err := parseLicenseFlags(features, meta, &w)
 			if err != nil {
-				return fail("%v", err)
+				return err
 			}
-			md, err := parseMeta(meta)
-			if err != nil {
-				return fail("%v", err)
-			}
-			_, na, exp, err := w.parse()
-			if err != nil {
-				return fail("%v", err)
-			}
+			ents, md, na, exp := in.ents, in.meta, in.notAfter, in.expiresInMs
 			if suspend && resume {
 				return fail("give --suspend or --resume, not both")
 			}
@@ -296,18 +304,11 @@ func licenseReplaceCmd() *cobra.Command {
 		Short: "Issue a new license in place of ID and revoke ID (reason: replaced)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ents, err := parseFeatures(features)
+			in, err := parseLicenseFlags(features, meta, &w)
 			if err != nil {
-				return fail("%v", err)
+				return err
 			}
-			md, err := parseMeta(meta)
-			if err != nil {
-				return fail("%v", err)
-			}
-			nb, na, exp, err := w.parse()
-			if err != nil {
-				return fail("%v", err)
-			}
+			ents, md, nb, na, exp := in.ents, in.meta, in.notBefore, in.notAfter, in.expiresInMs
 			cl, ctx, done, err := f.dial()
 			if err != nil {
 				return fail("%v", err)
