@@ -40,6 +40,7 @@ func NewServer(n *node.Node, o Options) *grpc.Server {
 	pb.RegisterClusterServer(s, &cluster{n: n})
 	pb.RegisterSnapshotServer(s, &snapshots{n: n})
 	pb.RegisterDomainServer(s, &domainSvc{n: n})
+	pb.RegisterTrustServer(s, &trustSvc{n: n})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("fedlic.v1.Licenses", healthpb.HealthCheckResponse_SERVING)

@@ -22,6 +22,7 @@ type Client struct {
 	Cluster  pb.ClusterClient
 	Snapshot pb.SnapshotClient
 	Domain   pb.DomainClient
+	Trust    pb.TrustClient
 }
 
 // Dial connects to a node's gRPC address (host:port). Extra options may
@@ -35,7 +36,7 @@ func Dial(addr string, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	return &Client{conn: conn, Licenses: pb.NewLicensesClient(conn), Cluster: pb.NewClusterClient(conn), Snapshot: pb.NewSnapshotClient(conn), Domain: pb.NewDomainClient(conn)}, nil
+	return &Client{conn: conn, Licenses: pb.NewLicensesClient(conn), Cluster: pb.NewClusterClient(conn), Snapshot: pb.NewSnapshotClient(conn), Domain: pb.NewDomainClient(conn), Trust: pb.NewTrustClient(conn)}, nil
 }
 
 // Close closes the connection.

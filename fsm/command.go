@@ -23,6 +23,8 @@ const (
 	RotateKeyType     MessageType = 10
 	RetireKeyType     MessageType = 11
 	RefreshAnchorType MessageType = 12
+	TrustSetType      MessageType = 13
+	TrustRemoveType   MessageType = 14
 
 	// IgnoreUnknownTypeFlag marks a command that older binaries may skip
 	// if they do not know its type (as in Consul's FSM). Without the flag
@@ -43,6 +45,7 @@ var typeNames = map[MessageType]string{
 	ExpireType: "expire", SetMemberType: "set-member", RemoveMemberType: "remove-member",
 	InitDomainType: "init-domain", InitKeysType: "init-keys", RotateKeyType: "rotate-key",
 	RetireKeyType: "retire-key", RefreshAnchorType: "refresh-anchor",
+	TrustSetType: "trust-set", TrustRemoveType: "trust-remove",
 }
 
 // Encode builds a log entry: the type byte, then the protobuf payload.

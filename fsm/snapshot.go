@@ -27,6 +27,7 @@ const (
 	recLicense byte = 2
 	recMember  byte = 3
 	recKeys    byte = 4
+	recTrust   byte = 5
 	recEnd     byte = 0xff
 
 	maxRecord = 1 << 20
@@ -96,6 +97,11 @@ func (st *state) writeTo(w io.Writer) error {
 	}
 	if st.keys != nil {
 		if err := write(recKeys, st.keys); err != nil {
+			return err
+		}
+	}
+	for _, e := range st.sortedTrust() {
+		if err := write(recTrust, e); err != nil {
 			return err
 		}
 	}
@@ -185,6 +191,15 @@ func readSnapshot(r io.Reader) (*state, error) {
 				return fail(fmt.Errorf("decode keys record: %w", err))
 			}
 			st.keys = k
+		case recTrust:
+			e := &pb.TrustEntry{}
+			if err := proto.Unmarshal(buf, e); err != nil {
+				return fail(fmt.Errorf("decode trust record: %w", err))
+			}
+			if st.trust == nil {
+				st.trust = map[string]*pb.TrustEntry{}
+			}
+			st.trust[e.GetDomain()] = e
 		default:
 			return fail(fmt.Errorf("unknown snapshot record type %d", t))
 		}

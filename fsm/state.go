@@ -35,6 +35,7 @@ type state struct {
 	domain   string
 	clock    int64          // newest leader-stamped time applied
 	keys     *pb.KeysRecord // domain keys; immutable, replaced on change
+	trust    map[string]*pb.TrustEntry
 }
 
 func newState() *state {
@@ -142,6 +143,11 @@ func (s *state) hash() string {
 		writeField(h, p)
 	}
 	h.Write([]byte{0xfe})
+	for _, e := range s.sortedTrust() {
+		p, _ := opts.Marshal(e)
+		writeField(h, p)
+	}
+	h.Write([]byte{0xfd})
 	for _, m := range s.sortedMembers() {
 		p, _ := opts.Marshal(m.ToProto())
 		writeField(h, p)

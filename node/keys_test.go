@@ -157,3 +157,32 @@ func TestPrivateKeysNeverLeave(t *testing.T) {
 		}
 	}
 }
+
+func TestTrustPolicyReplicatedAndForwarded(t *testing.T) {
+	skipShort(t)
+	c := newCluster(t, 3, 0)
+	c.waitLeader()
+	f := c.followers()[0]
+	fp := strings.Repeat("ab", 32)
+	entry := &pb.TrustEntry{Domain: "partner", RootFingerprint: strings.ToUpper(fp), Scope: []string{"partner/*"}, MaxStalenessNano: int64(time.Minute)}
+	if _, err := f.client.Trust.Add(ctx(t), &pb.TrustAddRequest{Entry: entry}); err != nil {
+		t.Fatalf("trust add via follower: %v", err)
+	}
+	for _, m := range c.running() {
+		waitFor(t, 5*time.Second, "trust entry on "+m.cfg.NodeID, func() (bool, string) {
+			r, err := m.client.Trust.List(ctx(t), &pb.TrustListRequest{})
+			return err == nil && len(r.GetEntries()) == 1 && r.GetEntries()[0].GetRootFingerprint() == fp, fmt.Sprint(r, err)
+		})
+	}
+	_, err := f.client.Trust.Add(ctx(t), &pb.TrustAddRequest{Entry: &pb.TrustEntry{Domain: "acme", RootFingerprint: fp, Scope: []string{"*"}}})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("trusting our own domain: %v", err)
+	}
+	if _, err := f.client.Trust.Remove(ctx(t), &pb.TrustRemoveRequest{Domain: "partner"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client.Trust.Remove(ctx(t), &pb.TrustRemoveRequest{Domain: "partner"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("removing twice: %v", err)
+	}
+	assertEqualHashes(t, c.waitConverged())
+}

@@ -957,6 +957,196 @@ func (x *KeysRecord) GetAnchorTtlNano() int64 {
 	return 0
 }
 
+// Trust policy: which peer domains this domain trusts, by the root key
+// fingerprint its operator pinned, and for which products.
+type TrustEntry struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Domain           string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	RootFingerprint  string                 `protobuf:"bytes,2,opt,name=root_fingerprint,json=rootFingerprint,proto3" json:"root_fingerprint,omitempty"` // lowercase hex SHA-256 of the peer's root public key
+	Scope            []string               `protobuf:"bytes,3,rep,name=scope,proto3" json:"scope,omitempty"`                                            // product patterns granted to the peer
+	AllowOnStale     bool                   `protobuf:"varint,4,opt,name=allow_on_stale,json=allowOnStale,proto3" json:"allow_on_stale,omitempty"`       // when the peer's state is older than max_staleness
+	MaxStalenessNano int64                  `protobuf:"varint,5,opt,name=max_staleness_nano,json=maxStalenessNano,proto3" json:"max_staleness_nano,omitempty"`
+	AddedUnixNano    int64                  `protobuf:"varint,6,opt,name=added_unix_nano,json=addedUnixNano,proto3" json:"added_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *TrustEntry) Reset() {
+	*x = TrustEntry{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustEntry) ProtoMessage() {}
+
+func (x *TrustEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustEntry.ProtoReflect.Descriptor instead.
+func (*TrustEntry) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *TrustEntry) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *TrustEntry) GetRootFingerprint() string {
+	if x != nil {
+		return x.RootFingerprint
+	}
+	return ""
+}
+
+func (x *TrustEntry) GetScope() []string {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *TrustEntry) GetAllowOnStale() bool {
+	if x != nil {
+		return x.AllowOnStale
+	}
+	return false
+}
+
+func (x *TrustEntry) GetMaxStalenessNano() int64 {
+	if x != nil {
+		return x.MaxStalenessNano
+	}
+	return 0
+}
+
+func (x *TrustEntry) GetAddedUnixNano() int64 {
+	if x != nil {
+		return x.AddedUnixNano
+	}
+	return 0
+}
+
+type TrustSetCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entry         *TrustEntry            `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	TimeUnixNano  int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustSetCommand) Reset() {
+	*x = TrustSetCommand{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustSetCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustSetCommand) ProtoMessage() {}
+
+func (x *TrustSetCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustSetCommand.ProtoReflect.Descriptor instead.
+func (*TrustSetCommand) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *TrustSetCommand) GetEntry() *TrustEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *TrustSetCommand) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+type TrustRemoveCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Domain        string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	TimeUnixNano  int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustRemoveCommand) Reset() {
+	*x = TrustRemoveCommand{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustRemoveCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustRemoveCommand) ProtoMessage() {}
+
+func (x *TrustRemoveCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustRemoveCommand.ProtoReflect.Descriptor instead.
+func (*TrustRemoveCommand) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *TrustRemoveCommand) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *TrustRemoveCommand) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
 var File_fedlic_v1_commands_proto protoreflect.FileDescriptor
 
 const file_fedlic_v1_commands_proto_rawDesc = "" +
@@ -1033,7 +1223,21 @@ const file_fedlic_v1_commands_proto_rawDesc = "" +
 	"\x05scope\x18\x03 \x03(\tR\x05scope\x12#\n" +
 	"\ranchor_serial\x18\x04 \x01(\x04R\fanchorSerial\x125\n" +
 	"\x17anchor_issued_unix_nano\x18\x05 \x01(\x03R\x14anchorIssuedUnixNano\x12&\n" +
-	"\x0fanchor_ttl_nano\x18\x06 \x01(\x03R\ranchorTtlNanoB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
+	"\x0fanchor_ttl_nano\x18\x06 \x01(\x03R\ranchorTtlNano\"\xe1\x01\n" +
+	"\n" +
+	"TrustEntry\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12)\n" +
+	"\x10root_fingerprint\x18\x02 \x01(\tR\x0frootFingerprint\x12\x14\n" +
+	"\x05scope\x18\x03 \x03(\tR\x05scope\x12$\n" +
+	"\x0eallow_on_stale\x18\x04 \x01(\bR\fallowOnStale\x12,\n" +
+	"\x12max_staleness_nano\x18\x05 \x01(\x03R\x10maxStalenessNano\x12&\n" +
+	"\x0fadded_unix_nano\x18\x06 \x01(\x03R\raddedUnixNano\"d\n" +
+	"\x0fTrustSetCommand\x12+\n" +
+	"\x05entry\x18\x01 \x01(\v2\x15.fedlic.v1.TrustEntryR\x05entry\x12$\n" +
+	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\"R\n" +
+	"\x12TrustRemoveCommand\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12$\n" +
+	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNanoB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
 
 var (
 	file_fedlic_v1_commands_proto_rawDescOnce sync.Once
@@ -1047,7 +1251,7 @@ func file_fedlic_v1_commands_proto_rawDescGZIP() []byte {
 	return file_fedlic_v1_commands_proto_rawDescData
 }
 
-var file_fedlic_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_fedlic_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_fedlic_v1_commands_proto_goTypes = []any{
 	(*IssueCommand)(nil),         // 0: fedlic.v1.IssueCommand
 	(*UpdateCommand)(nil),        // 1: fedlic.v1.UpdateCommand
@@ -1064,27 +1268,31 @@ var file_fedlic_v1_commands_proto_goTypes = []any{
 	(*RetireKeyCommand)(nil),     // 12: fedlic.v1.RetireKeyCommand
 	(*RefreshAnchorCommand)(nil), // 13: fedlic.v1.RefreshAnchorCommand
 	(*KeysRecord)(nil),           // 14: fedlic.v1.KeysRecord
-	nil,                          // 15: fedlic.v1.UpdateCommand.SetMetadataEntry
-	(*License)(nil),              // 16: fedlic.v1.License
-	(*Entitlement)(nil),          // 17: fedlic.v1.Entitlement
-	(Status)(0),                  // 18: fedlic.v1.Status
-	(*Member)(nil),               // 19: fedlic.v1.Member
+	(*TrustEntry)(nil),           // 15: fedlic.v1.TrustEntry
+	(*TrustSetCommand)(nil),      // 16: fedlic.v1.TrustSetCommand
+	(*TrustRemoveCommand)(nil),   // 17: fedlic.v1.TrustRemoveCommand
+	nil,                          // 18: fedlic.v1.UpdateCommand.SetMetadataEntry
+	(*License)(nil),              // 19: fedlic.v1.License
+	(*Entitlement)(nil),          // 20: fedlic.v1.Entitlement
+	(Status)(0),                  // 21: fedlic.v1.Status
+	(*Member)(nil),               // 22: fedlic.v1.Member
 }
 var file_fedlic_v1_commands_proto_depIdxs = []int32{
-	16, // 0: fedlic.v1.IssueCommand.license:type_name -> fedlic.v1.License
-	17, // 1: fedlic.v1.UpdateCommand.set_entitlements:type_name -> fedlic.v1.Entitlement
-	15, // 2: fedlic.v1.UpdateCommand.set_metadata:type_name -> fedlic.v1.UpdateCommand.SetMetadataEntry
-	18, // 3: fedlic.v1.UpdateCommand.set_status:type_name -> fedlic.v1.Status
-	16, // 4: fedlic.v1.ReplaceCommand.license:type_name -> fedlic.v1.License
-	19, // 5: fedlic.v1.SetMemberCommand.member:type_name -> fedlic.v1.Member
+	19, // 0: fedlic.v1.IssueCommand.license:type_name -> fedlic.v1.License
+	20, // 1: fedlic.v1.UpdateCommand.set_entitlements:type_name -> fedlic.v1.Entitlement
+	18, // 2: fedlic.v1.UpdateCommand.set_metadata:type_name -> fedlic.v1.UpdateCommand.SetMetadataEntry
+	21, // 3: fedlic.v1.UpdateCommand.set_status:type_name -> fedlic.v1.Status
+	19, // 4: fedlic.v1.ReplaceCommand.license:type_name -> fedlic.v1.License
+	22, // 5: fedlic.v1.SetMemberCommand.member:type_name -> fedlic.v1.Member
 	9,  // 6: fedlic.v1.InitKeysCommand.signing_key:type_name -> fedlic.v1.SigningKeyRecord
 	9,  // 7: fedlic.v1.RotateKeyCommand.signing_key:type_name -> fedlic.v1.SigningKeyRecord
 	9,  // 8: fedlic.v1.KeysRecord.keys:type_name -> fedlic.v1.SigningKeyRecord
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	15, // 9: fedlic.v1.TrustSetCommand.entry:type_name -> fedlic.v1.TrustEntry
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_fedlic_v1_commands_proto_init() }
@@ -1099,7 +1307,7 @@ func file_fedlic_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fedlic_v1_commands_proto_rawDesc), len(file_fedlic_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -2202,11 +2202,239 @@ func (x *RestoreResponse) GetLicenses() uint64 {
 	return 0
 }
 
+type TrustAddRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entry         *TrustEntry            `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustAddRequest) Reset() {
+	*x = TrustAddRequest{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustAddRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustAddRequest) ProtoMessage() {}
+
+func (x *TrustAddRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustAddRequest.ProtoReflect.Descriptor instead.
+func (*TrustAddRequest) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *TrustAddRequest) GetEntry() *TrustEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+type TrustListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Consistency   Consistency            `protobuf:"varint,1,opt,name=consistency,proto3,enum=fedlic.v1.Consistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustListRequest) Reset() {
+	*x = TrustListRequest{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustListRequest) ProtoMessage() {}
+
+func (x *TrustListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustListRequest.ProtoReflect.Descriptor instead.
+func (*TrustListRequest) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *TrustListRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_CONSISTENCY_UNSPECIFIED
+}
+
+type TrustListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*TrustEntry          `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	Meta          *ReadMeta              `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustListResponse) Reset() {
+	*x = TrustListResponse{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustListResponse) ProtoMessage() {}
+
+func (x *TrustListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustListResponse.ProtoReflect.Descriptor instead.
+func (*TrustListResponse) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *TrustListResponse) GetEntries() []*TrustEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *TrustListResponse) GetMeta() *ReadMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type TrustRemoveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Domain        string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustRemoveRequest) Reset() {
+	*x = TrustRemoveRequest{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustRemoveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustRemoveRequest) ProtoMessage() {}
+
+func (x *TrustRemoveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustRemoveRequest.ProtoReflect.Descriptor instead.
+func (*TrustRemoveRequest) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *TrustRemoveRequest) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+type TrustWriteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustWriteResponse) Reset() {
+	*x = TrustWriteResponse{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustWriteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustWriteResponse) ProtoMessage() {}
+
+func (x *TrustWriteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustWriteResponse.ProtoReflect.Descriptor instead.
+func (*TrustWriteResponse) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *TrustWriteResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 var File_fedlic_v1_service_proto protoreflect.FileDescriptor
 
 const file_fedlic_v1_service_proto_rawDesc = "" +
 	"\n" +
-	"\x17fedlic/v1/service.proto\x12\tfedlic.v1\x1a\x17fedlic/v1/license.proto\"w\n" +
+	"\x17fedlic/v1/service.proto\x12\tfedlic.v1\x1a\x17fedlic/v1/license.proto\x1a\x18fedlic/v1/commands.proto\"w\n" +
 	"\bReadMeta\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x19\n" +
 	"\bstale_ms\x18\x02 \x01(\x03R\astaleMs\x12\x17\n" +
@@ -2363,7 +2591,18 @@ const file_fedlic_v1_service_proto_rawDesc = "" +
 	"\vSaveRequest\"C\n" +
 	"\x0fRestoreResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1a\n" +
-	"\blicenses\x18\x02 \x01(\x04R\blicenses*w\n" +
+	"\blicenses\x18\x02 \x01(\x04R\blicenses\">\n" +
+	"\x0fTrustAddRequest\x12+\n" +
+	"\x05entry\x18\x01 \x01(\v2\x15.fedlic.v1.TrustEntryR\x05entry\"L\n" +
+	"\x10TrustListRequest\x128\n" +
+	"\vconsistency\x18\x01 \x01(\x0e2\x16.fedlic.v1.ConsistencyR\vconsistency\"m\n" +
+	"\x11TrustListResponse\x12/\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.fedlic.v1.TrustEntryR\aentries\x12'\n" +
+	"\x04meta\x18\x02 \x01(\v2\x13.fedlic.v1.ReadMetaR\x04meta\",\n" +
+	"\x12TrustRemoveRequest\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\"*\n" +
+	"\x12TrustWriteResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index*w\n" +
 	"\vConsistency\x12\x1b\n" +
 	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11CONSISTENCY_STALE\x10\x01\x12\x16\n" +
@@ -2391,7 +2630,11 @@ const file_fedlic_v1_service_proto_rawDesc = "" +
 	"\x12TransferLeadership\x12$.fedlic.v1.TransferLeadershipRequest\x1a%.fedlic.v1.TransferLeadershipResponse2\x89\x01\n" +
 	"\bSnapshot\x12:\n" +
 	"\x04Save\x12\x16.fedlic.v1.SaveRequest\x1a\x18.fedlic.v1.SnapshotChunk0\x01\x12A\n" +
-	"\aRestore\x12\x18.fedlic.v1.SnapshotChunk\x1a\x1a.fedlic.v1.RestoreResponse(\x01B'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
+	"\aRestore\x12\x18.fedlic.v1.SnapshotChunk\x1a\x1a.fedlic.v1.RestoreResponse(\x012\xd4\x01\n" +
+	"\x05Trust\x12@\n" +
+	"\x03Add\x12\x1a.fedlic.v1.TrustAddRequest\x1a\x1d.fedlic.v1.TrustWriteResponse\x12A\n" +
+	"\x04List\x12\x1b.fedlic.v1.TrustListRequest\x1a\x1c.fedlic.v1.TrustListResponse\x12F\n" +
+	"\x06Remove\x12\x1d.fedlic.v1.TrustRemoveRequest\x1a\x1d.fedlic.v1.TrustWriteResponseB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
 
 var (
 	file_fedlic_v1_service_proto_rawDescOnce sync.Once
@@ -2406,7 +2649,7 @@ func file_fedlic_v1_service_proto_rawDescGZIP() []byte {
 }
 
 var file_fedlic_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fedlic_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_fedlic_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_fedlic_v1_service_proto_goTypes = []any{
 	(Consistency)(0),                   // 0: fedlic.v1.Consistency
 	(*ReadMeta)(nil),                   // 1: fedlic.v1.ReadMeta
@@ -2445,80 +2688,96 @@ var file_fedlic_v1_service_proto_goTypes = []any{
 	(*SnapshotChunk)(nil),              // 34: fedlic.v1.SnapshotChunk
 	(*SaveRequest)(nil),                // 35: fedlic.v1.SaveRequest
 	(*RestoreResponse)(nil),            // 36: fedlic.v1.RestoreResponse
-	nil,                                // 37: fedlic.v1.IssueRequest.MetadataEntry
-	nil,                                // 38: fedlic.v1.UpdateRequest.SetMetadataEntry
-	nil,                                // 39: fedlic.v1.ReplaceRequest.MetadataEntry
-	(*Entitlement)(nil),                // 40: fedlic.v1.Entitlement
-	(*License)(nil),                    // 41: fedlic.v1.License
-	(Status)(0),                        // 42: fedlic.v1.Status
-	(*Member)(nil),                     // 43: fedlic.v1.Member
+	(*TrustAddRequest)(nil),            // 37: fedlic.v1.TrustAddRequest
+	(*TrustListRequest)(nil),           // 38: fedlic.v1.TrustListRequest
+	(*TrustListResponse)(nil),          // 39: fedlic.v1.TrustListResponse
+	(*TrustRemoveRequest)(nil),         // 40: fedlic.v1.TrustRemoveRequest
+	(*TrustWriteResponse)(nil),         // 41: fedlic.v1.TrustWriteResponse
+	nil,                                // 42: fedlic.v1.IssueRequest.MetadataEntry
+	nil,                                // 43: fedlic.v1.UpdateRequest.SetMetadataEntry
+	nil,                                // 44: fedlic.v1.ReplaceRequest.MetadataEntry
+	(*Entitlement)(nil),                // 45: fedlic.v1.Entitlement
+	(*License)(nil),                    // 46: fedlic.v1.License
+	(Status)(0),                        // 47: fedlic.v1.Status
+	(*Member)(nil),                     // 48: fedlic.v1.Member
+	(*TrustEntry)(nil),                 // 49: fedlic.v1.TrustEntry
 }
 var file_fedlic_v1_service_proto_depIdxs = []int32{
-	40, // 0: fedlic.v1.IssueRequest.entitlements:type_name -> fedlic.v1.Entitlement
-	37, // 1: fedlic.v1.IssueRequest.metadata:type_name -> fedlic.v1.IssueRequest.MetadataEntry
-	41, // 2: fedlic.v1.WriteResponse.license:type_name -> fedlic.v1.License
-	41, // 3: fedlic.v1.WriteResponse.replaced:type_name -> fedlic.v1.License
+	45, // 0: fedlic.v1.IssueRequest.entitlements:type_name -> fedlic.v1.Entitlement
+	42, // 1: fedlic.v1.IssueRequest.metadata:type_name -> fedlic.v1.IssueRequest.MetadataEntry
+	46, // 2: fedlic.v1.WriteResponse.license:type_name -> fedlic.v1.License
+	46, // 3: fedlic.v1.WriteResponse.replaced:type_name -> fedlic.v1.License
 	0,  // 4: fedlic.v1.GetRequest.consistency:type_name -> fedlic.v1.Consistency
-	41, // 5: fedlic.v1.GetResponse.license:type_name -> fedlic.v1.License
+	46, // 5: fedlic.v1.GetResponse.license:type_name -> fedlic.v1.License
 	1,  // 6: fedlic.v1.GetResponse.meta:type_name -> fedlic.v1.ReadMeta
 	0,  // 7: fedlic.v1.ListRequest.consistency:type_name -> fedlic.v1.Consistency
-	41, // 8: fedlic.v1.ListResponse.licenses:type_name -> fedlic.v1.License
+	46, // 8: fedlic.v1.ListResponse.licenses:type_name -> fedlic.v1.License
 	1,  // 9: fedlic.v1.ListResponse.meta:type_name -> fedlic.v1.ReadMeta
-	40, // 10: fedlic.v1.UpdateRequest.set_entitlements:type_name -> fedlic.v1.Entitlement
-	38, // 11: fedlic.v1.UpdateRequest.set_metadata:type_name -> fedlic.v1.UpdateRequest.SetMetadataEntry
-	42, // 12: fedlic.v1.UpdateRequest.set_status:type_name -> fedlic.v1.Status
-	40, // 13: fedlic.v1.ReplaceRequest.entitlements:type_name -> fedlic.v1.Entitlement
-	39, // 14: fedlic.v1.ReplaceRequest.metadata:type_name -> fedlic.v1.ReplaceRequest.MetadataEntry
+	45, // 10: fedlic.v1.UpdateRequest.set_entitlements:type_name -> fedlic.v1.Entitlement
+	43, // 11: fedlic.v1.UpdateRequest.set_metadata:type_name -> fedlic.v1.UpdateRequest.SetMetadataEntry
+	47, // 12: fedlic.v1.UpdateRequest.set_status:type_name -> fedlic.v1.Status
+	45, // 13: fedlic.v1.ReplaceRequest.entitlements:type_name -> fedlic.v1.Entitlement
+	44, // 14: fedlic.v1.ReplaceRequest.metadata:type_name -> fedlic.v1.ReplaceRequest.MetadataEntry
 	0,  // 15: fedlic.v1.CheckRequest.consistency:type_name -> fedlic.v1.Consistency
 	1,  // 16: fedlic.v1.VerifyResponse.meta:type_name -> fedlic.v1.ReadMeta
 	1,  // 17: fedlic.v1.CheckResponse.meta:type_name -> fedlic.v1.ReadMeta
-	42, // 18: fedlic.v1.CheckResponse.status:type_name -> fedlic.v1.Status
+	47, // 18: fedlic.v1.CheckResponse.status:type_name -> fedlic.v1.Status
 	18, // 19: fedlic.v1.DomainStatusResponse.keys:type_name -> fedlic.v1.KeyInfo
-	43, // 20: fedlic.v1.StatusResponse.members:type_name -> fedlic.v1.Member
-	43, // 21: fedlic.v1.MembersResponse.members:type_name -> fedlic.v1.Member
-	2,  // 22: fedlic.v1.Licenses.Issue:input_type -> fedlic.v1.IssueRequest
-	4,  // 23: fedlic.v1.Licenses.Get:input_type -> fedlic.v1.GetRequest
-	6,  // 24: fedlic.v1.Licenses.List:input_type -> fedlic.v1.ListRequest
-	8,  // 25: fedlic.v1.Licenses.Update:input_type -> fedlic.v1.UpdateRequest
-	9,  // 26: fedlic.v1.Licenses.Revoke:input_type -> fedlic.v1.RevokeRequest
-	10, // 27: fedlic.v1.Licenses.Replace:input_type -> fedlic.v1.ReplaceRequest
-	11, // 28: fedlic.v1.Licenses.Check:input_type -> fedlic.v1.CheckRequest
-	13, // 29: fedlic.v1.Licenses.Verify:input_type -> fedlic.v1.VerifyRequest
-	16, // 30: fedlic.v1.Domain.Status:input_type -> fedlic.v1.DomainStatusRequest
-	19, // 31: fedlic.v1.Domain.Anchor:input_type -> fedlic.v1.AnchorRequest
-	21, // 32: fedlic.v1.Domain.RotateKey:input_type -> fedlic.v1.RotateKeyRequest
-	22, // 33: fedlic.v1.Domain.RetireKey:input_type -> fedlic.v1.RetireKeyRequest
-	24, // 34: fedlic.v1.Cluster.Status:input_type -> fedlic.v1.StatusRequest
-	26, // 35: fedlic.v1.Cluster.Members:input_type -> fedlic.v1.MembersRequest
-	28, // 36: fedlic.v1.Cluster.Join:input_type -> fedlic.v1.JoinRequest
-	30, // 37: fedlic.v1.Cluster.Remove:input_type -> fedlic.v1.RemoveRequest
-	32, // 38: fedlic.v1.Cluster.TransferLeadership:input_type -> fedlic.v1.TransferLeadershipRequest
-	35, // 39: fedlic.v1.Snapshot.Save:input_type -> fedlic.v1.SaveRequest
-	34, // 40: fedlic.v1.Snapshot.Restore:input_type -> fedlic.v1.SnapshotChunk
-	3,  // 41: fedlic.v1.Licenses.Issue:output_type -> fedlic.v1.WriteResponse
-	5,  // 42: fedlic.v1.Licenses.Get:output_type -> fedlic.v1.GetResponse
-	7,  // 43: fedlic.v1.Licenses.List:output_type -> fedlic.v1.ListResponse
-	3,  // 44: fedlic.v1.Licenses.Update:output_type -> fedlic.v1.WriteResponse
-	3,  // 45: fedlic.v1.Licenses.Revoke:output_type -> fedlic.v1.WriteResponse
-	3,  // 46: fedlic.v1.Licenses.Replace:output_type -> fedlic.v1.WriteResponse
-	15, // 47: fedlic.v1.Licenses.Check:output_type -> fedlic.v1.CheckResponse
-	14, // 48: fedlic.v1.Licenses.Verify:output_type -> fedlic.v1.VerifyResponse
-	17, // 49: fedlic.v1.Domain.Status:output_type -> fedlic.v1.DomainStatusResponse
-	20, // 50: fedlic.v1.Domain.Anchor:output_type -> fedlic.v1.AnchorResponse
-	23, // 51: fedlic.v1.Domain.RotateKey:output_type -> fedlic.v1.KeyChangeResponse
-	23, // 52: fedlic.v1.Domain.RetireKey:output_type -> fedlic.v1.KeyChangeResponse
-	25, // 53: fedlic.v1.Cluster.Status:output_type -> fedlic.v1.StatusResponse
-	27, // 54: fedlic.v1.Cluster.Members:output_type -> fedlic.v1.MembersResponse
-	29, // 55: fedlic.v1.Cluster.Join:output_type -> fedlic.v1.JoinResponse
-	31, // 56: fedlic.v1.Cluster.Remove:output_type -> fedlic.v1.RemoveResponse
-	33, // 57: fedlic.v1.Cluster.TransferLeadership:output_type -> fedlic.v1.TransferLeadershipResponse
-	34, // 58: fedlic.v1.Snapshot.Save:output_type -> fedlic.v1.SnapshotChunk
-	36, // 59: fedlic.v1.Snapshot.Restore:output_type -> fedlic.v1.RestoreResponse
-	41, // [41:60] is the sub-list for method output_type
-	22, // [22:41] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	48, // 20: fedlic.v1.StatusResponse.members:type_name -> fedlic.v1.Member
+	48, // 21: fedlic.v1.MembersResponse.members:type_name -> fedlic.v1.Member
+	49, // 22: fedlic.v1.TrustAddRequest.entry:type_name -> fedlic.v1.TrustEntry
+	0,  // 23: fedlic.v1.TrustListRequest.consistency:type_name -> fedlic.v1.Consistency
+	49, // 24: fedlic.v1.TrustListResponse.entries:type_name -> fedlic.v1.TrustEntry
+	1,  // 25: fedlic.v1.TrustListResponse.meta:type_name -> fedlic.v1.ReadMeta
+	2,  // 26: fedlic.v1.Licenses.Issue:input_type -> fedlic.v1.IssueRequest
+	4,  // 27: fedlic.v1.Licenses.Get:input_type -> fedlic.v1.GetRequest
+	6,  // 28: fedlic.v1.Licenses.List:input_type -> fedlic.v1.ListRequest
+	8,  // 29: fedlic.v1.Licenses.Update:input_type -> fedlic.v1.UpdateRequest
+	9,  // 30: fedlic.v1.Licenses.Revoke:input_type -> fedlic.v1.RevokeRequest
+	10, // 31: fedlic.v1.Licenses.Replace:input_type -> fedlic.v1.ReplaceRequest
+	11, // 32: fedlic.v1.Licenses.Check:input_type -> fedlic.v1.CheckRequest
+	13, // 33: fedlic.v1.Licenses.Verify:input_type -> fedlic.v1.VerifyRequest
+	16, // 34: fedlic.v1.Domain.Status:input_type -> fedlic.v1.DomainStatusRequest
+	19, // 35: fedlic.v1.Domain.Anchor:input_type -> fedlic.v1.AnchorRequest
+	21, // 36: fedlic.v1.Domain.RotateKey:input_type -> fedlic.v1.RotateKeyRequest
+	22, // 37: fedlic.v1.Domain.RetireKey:input_type -> fedlic.v1.RetireKeyRequest
+	24, // 38: fedlic.v1.Cluster.Status:input_type -> fedlic.v1.StatusRequest
+	26, // 39: fedlic.v1.Cluster.Members:input_type -> fedlic.v1.MembersRequest
+	28, // 40: fedlic.v1.Cluster.Join:input_type -> fedlic.v1.JoinRequest
+	30, // 41: fedlic.v1.Cluster.Remove:input_type -> fedlic.v1.RemoveRequest
+	32, // 42: fedlic.v1.Cluster.TransferLeadership:input_type -> fedlic.v1.TransferLeadershipRequest
+	35, // 43: fedlic.v1.Snapshot.Save:input_type -> fedlic.v1.SaveRequest
+	34, // 44: fedlic.v1.Snapshot.Restore:input_type -> fedlic.v1.SnapshotChunk
+	37, // 45: fedlic.v1.Trust.Add:input_type -> fedlic.v1.TrustAddRequest
+	38, // 46: fedlic.v1.Trust.List:input_type -> fedlic.v1.TrustListRequest
+	40, // 47: fedlic.v1.Trust.Remove:input_type -> fedlic.v1.TrustRemoveRequest
+	3,  // 48: fedlic.v1.Licenses.Issue:output_type -> fedlic.v1.WriteResponse
+	5,  // 49: fedlic.v1.Licenses.Get:output_type -> fedlic.v1.GetResponse
+	7,  // 50: fedlic.v1.Licenses.List:output_type -> fedlic.v1.ListResponse
+	3,  // 51: fedlic.v1.Licenses.Update:output_type -> fedlic.v1.WriteResponse
+	3,  // 52: fedlic.v1.Licenses.Revoke:output_type -> fedlic.v1.WriteResponse
+	3,  // 53: fedlic.v1.Licenses.Replace:output_type -> fedlic.v1.WriteResponse
+	15, // 54: fedlic.v1.Licenses.Check:output_type -> fedlic.v1.CheckResponse
+	14, // 55: fedlic.v1.Licenses.Verify:output_type -> fedlic.v1.VerifyResponse
+	17, // 56: fedlic.v1.Domain.Status:output_type -> fedlic.v1.DomainStatusResponse
+	20, // 57: fedlic.v1.Domain.Anchor:output_type -> fedlic.v1.AnchorResponse
+	23, // 58: fedlic.v1.Domain.RotateKey:output_type -> fedlic.v1.KeyChangeResponse
+	23, // 59: fedlic.v1.Domain.RetireKey:output_type -> fedlic.v1.KeyChangeResponse
+	25, // 60: fedlic.v1.Cluster.Status:output_type -> fedlic.v1.StatusResponse
+	27, // 61: fedlic.v1.Cluster.Members:output_type -> fedlic.v1.MembersResponse
+	29, // 62: fedlic.v1.Cluster.Join:output_type -> fedlic.v1.JoinResponse
+	31, // 63: fedlic.v1.Cluster.Remove:output_type -> fedlic.v1.RemoveResponse
+	33, // 64: fedlic.v1.Cluster.TransferLeadership:output_type -> fedlic.v1.TransferLeadershipResponse
+	34, // 65: fedlic.v1.Snapshot.Save:output_type -> fedlic.v1.SnapshotChunk
+	36, // 66: fedlic.v1.Snapshot.Restore:output_type -> fedlic.v1.RestoreResponse
+	41, // 67: fedlic.v1.Trust.Add:output_type -> fedlic.v1.TrustWriteResponse
+	39, // 68: fedlic.v1.Trust.List:output_type -> fedlic.v1.TrustListResponse
+	41, // 69: fedlic.v1.Trust.Remove:output_type -> fedlic.v1.TrustWriteResponse
+	48, // [48:70] is the sub-list for method output_type
+	26, // [26:48] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_fedlic_v1_service_proto_init() }
@@ -2527,15 +2786,16 @@ func file_fedlic_v1_service_proto_init() {
 		return
 	}
 	file_fedlic_v1_license_proto_init()
+	file_fedlic_v1_commands_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fedlic_v1_service_proto_rawDesc), len(file_fedlic_v1_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   44,
 			NumExtensions: 0,
-			NumServices:   4,
+			NumServices:   5,
 		},
 		GoTypes:           file_fedlic_v1_service_proto_goTypes,
 		DependencyIndexes: file_fedlic_v1_service_proto_depIdxs,

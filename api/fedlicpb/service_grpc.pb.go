@@ -991,3 +991,185 @@ var Snapshot_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "fedlic/v1/service.proto",
 }
+
+const (
+	Trust_Add_FullMethodName    = "/fedlic.v1.Trust/Add"
+	Trust_List_FullMethodName   = "/fedlic.v1.Trust/List"
+	Trust_Remove_FullMethodName = "/fedlic.v1.Trust/Remove"
+)
+
+// TrustClient is the client API for Trust service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Trust manages the domain's replicated trust policy for peer domains.
+type TrustClient interface {
+	Add(ctx context.Context, in *TrustAddRequest, opts ...grpc.CallOption) (*TrustWriteResponse, error)
+	List(ctx context.Context, in *TrustListRequest, opts ...grpc.CallOption) (*TrustListResponse, error)
+	Remove(ctx context.Context, in *TrustRemoveRequest, opts ...grpc.CallOption) (*TrustWriteResponse, error)
+}
+
+type trustClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewTrustClient(cc grpc.ClientConnInterface) TrustClient {
+	return &trustClient{cc}
+}
+
+func (c *trustClient) Add(ctx context.Context, in *TrustAddRequest, opts ...grpc.CallOption) (*TrustWriteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TrustWriteResponse)
+	err := c.cc.Invoke(ctx, Trust_Add_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *trustClient) List(ctx context.Context, in *TrustListRequest, opts ...grpc.CallOption) (*TrustListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TrustListResponse)
+	err := c.cc.Invoke(ctx, Trust_List_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *trustClient) Remove(ctx context.Context, in *TrustRemoveRequest, opts ...grpc.CallOption) (*TrustWriteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TrustWriteResponse)
+	err := c.cc.Invoke(ctx, Trust_Remove_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// TrustServer is the server API for Trust service.
+// All implementations must embed UnimplementedTrustServer
+// for forward compatibility.
+//
+// Trust manages the domain's replicated trust policy for peer domains.
+type TrustServer interface {
+	Add(context.Context, *TrustAddRequest) (*TrustWriteResponse, error)
+	List(context.Context, *TrustListRequest) (*TrustListResponse, error)
+	Remove(context.Context, *TrustRemoveRequest) (*TrustWriteResponse, error)
+	mustEmbedUnimplementedTrustServer()
+}
+
+// UnimplementedTrustServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedTrustServer struct{}
+
+func (UnimplementedTrustServer) Add(context.Context, *TrustAddRequest) (*TrustWriteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Add not implemented")
+}
+func (UnimplementedTrustServer) List(context.Context, *TrustListRequest) (*TrustListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method List not implemented")
+}
+func (UnimplementedTrustServer) Remove(context.Context, *TrustRemoveRequest) (*TrustWriteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
+}
+func (UnimplementedTrustServer) mustEmbedUnimplementedTrustServer() {}
+func (UnimplementedTrustServer) testEmbeddedByValue()               {}
+
+// UnsafeTrustServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to TrustServer will
+// result in compilation errors.
+type UnsafeTrustServer interface {
+	mustEmbedUnimplementedTrustServer()
+}
+
+func RegisterTrustServer(s grpc.ServiceRegistrar, srv TrustServer) {
+	// If the following call panics, it indicates UnimplementedTrustServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Trust_ServiceDesc, srv)
+}
+
+func _Trust_Add_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TrustAddRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TrustServer).Add(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Trust_Add_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TrustServer).Add(ctx, req.(*TrustAddRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Trust_List_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TrustListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TrustServer).List(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Trust_List_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TrustServer).List(ctx, req.(*TrustListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Trust_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TrustRemoveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TrustServer).Remove(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Trust_Remove_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TrustServer).Remove(ctx, req.(*TrustRemoveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Trust_ServiceDesc is the grpc.ServiceDesc for Trust service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Trust_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "fedlic.v1.Trust",
+	HandlerType: (*TrustServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Add",
+			Handler:    _Trust_Add_Handler,
+		},
+		{
+			MethodName: "List",
+			Handler:    _Trust_List_Handler,
+		},
+		{
+			MethodName: "Remove",
+			Handler:    _Trust_Remove_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "fedlic/v1/service.proto",
+}
