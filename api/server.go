@@ -41,6 +41,7 @@ func NewServer(n *node.Node, o Options) *grpc.Server {
 	pb.RegisterSnapshotServer(s, &snapshots{n: n})
 	pb.RegisterDomainServer(s, &domainSvc{n: n})
 	pb.RegisterTrustServer(s, &trustSvc{n: n})
+	pb.RegisterFederationServer(s, &federationSvc{n: n})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("fedlic.v1.Licenses", healthpb.HealthCheckResponse_SERVING)

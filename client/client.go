@@ -17,12 +17,13 @@ import (
 
 // Client talks to one fedlic node. It is safe for concurrent use.
 type Client struct {
-	conn     *grpc.ClientConn
-	Licenses pb.LicensesClient
-	Cluster  pb.ClusterClient
-	Snapshot pb.SnapshotClient
-	Domain   pb.DomainClient
-	Trust    pb.TrustClient
+	conn       *grpc.ClientConn
+	Licenses   pb.LicensesClient
+	Cluster    pb.ClusterClient
+	Snapshot   pb.SnapshotClient
+	Domain     pb.DomainClient
+	Trust      pb.TrustClient
+	Federation pb.FederationClient
 }
 
 // Dial connects to a node's gRPC address (host:port). Extra options may
@@ -36,7 +37,7 @@ func Dial(addr string, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	return &Client{conn: conn, Licenses: pb.NewLicensesClient(conn), Cluster: pb.NewClusterClient(conn), Snapshot: pb.NewSnapshotClient(conn), Domain: pb.NewDomainClient(conn), Trust: pb.NewTrustClient(conn)}, nil
+	return &Client{conn: conn, Licenses: pb.NewLicensesClient(conn), Cluster: pb.NewClusterClient(conn), Snapshot: pb.NewSnapshotClient(conn), Domain: pb.NewDomainClient(conn), Trust: pb.NewTrustClient(conn), Federation: pb.NewFederationClient(conn)}, nil
 }
 
 // Close closes the connection.

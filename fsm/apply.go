@@ -10,11 +10,12 @@ import (
 // Result is what Apply returns for every fedlic command. Err holds a
 // business rejection (*Error); nothing was changed when it is set.
 type Result struct {
-	Index   uint64
-	License *License // the license written (the new one for replace)
-	Old     *License // replace: the old license, now revoked
-	Expired int      // expire: how many licenses expired
-	Err     error
+	Index     uint64
+	License   *License // the license written (the new one for replace)
+	Old       *License // replace: the old license, now revoked
+	Expired   int      // expire: how many licenses expired
+	Unchanged bool     // peer anchor: this serial was already stored
+	Err       error
 }
 
 type handler struct {

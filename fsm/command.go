@@ -25,6 +25,7 @@ const (
 	RefreshAnchorType MessageType = 12
 	TrustSetType      MessageType = 13
 	TrustRemoveType   MessageType = 14
+	PeerAnchorType    MessageType = 15
 
 	// IgnoreUnknownTypeFlag marks a command that older binaries may skip
 	// if they do not know its type (as in Consul's FSM). Without the flag
@@ -45,7 +46,7 @@ var typeNames = map[MessageType]string{
 	ExpireType: "expire", SetMemberType: "set-member", RemoveMemberType: "remove-member",
 	InitDomainType: "init-domain", InitKeysType: "init-keys", RotateKeyType: "rotate-key",
 	RetireKeyType: "retire-key", RefreshAnchorType: "refresh-anchor",
-	TrustSetType: "trust-set", TrustRemoveType: "trust-remove",
+	TrustSetType: "trust-set", TrustRemoveType: "trust-remove", PeerAnchorType: "peer-anchor",
 }
 
 // Encode builds a log entry: the type byte, then the protobuf payload.

@@ -158,6 +158,12 @@ func (f *FSM) CheckLicense(id, feature string, amount, now int64) CheckResult {
 	return r
 }
 
+// Evaluate judges one license (e.g. built from a verified peer token).
+func Evaluate(l *License, feature string, amount, now int64) CheckResult {
+	r, _ := evaluate(l, feature, amount, now)
+	return r
+}
+
 // evaluate returns the answer for one license and a rank used to pick
 // the most useful denial among several licenses.
 func evaluate(l *License, feature string, amount, now int64) (CheckResult, int) {

@@ -28,6 +28,7 @@ const (
 	recMember  byte = 3
 	recKeys    byte = 4
 	recTrust   byte = 5
+	recPeer    byte = 6
 	recEnd     byte = 0xff
 
 	maxRecord = 1 << 20
@@ -102,6 +103,11 @@ func (st *state) writeTo(w io.Writer) error {
 	}
 	for _, e := range st.sortedTrust() {
 		if err := write(recTrust, e); err != nil {
+			return err
+		}
+	}
+	for _, p := range st.sortedPeers() {
+		if err := write(recPeer, p); err != nil {
 			return err
 		}
 	}
@@ -200,6 +206,15 @@ func readSnapshot(r io.Reader) (*state, error) {
 				st.trust = map[string]*pb.TrustEntry{}
 			}
 			st.trust[e.GetDomain()] = e
+		case recPeer:
+			p := &pb.PeerAnchorRecord{}
+			if err := proto.Unmarshal(buf, p); err != nil {
+				return fail(fmt.Errorf("decode peer anchor record: %w", err))
+			}
+			if st.peers == nil {
+				st.peers = map[string]*pb.PeerAnchorRecord{}
+			}
+			st.peers[p.GetDomain()] = p
 		default:
 			return fail(fmt.Errorf("unknown snapshot record type %d", t))
 		}

@@ -36,6 +36,7 @@ type state struct {
 	clock    int64          // newest leader-stamped time applied
 	keys     *pb.KeysRecord // domain keys; immutable, replaced on change
 	trust    map[string]*pb.TrustEntry
+	peers    map[string]*pb.PeerAnchorRecord // newest anchor of each trusted peer
 }
 
 func newState() *state {
@@ -148,6 +149,10 @@ func (s *state) hash() string {
 		writeField(h, p)
 	}
 	h.Write([]byte{0xfd})
+	for _, p := range s.sortedPeers() {
+		b, _ := opts.Marshal(p)
+		writeField(h, b)
+	}
 	for _, m := range s.sortedMembers() {
 		p, _ := opts.Marshal(m.ToProto())
 		writeField(h, p)

@@ -54,6 +54,11 @@ func applyTrustSet(s *state, _ uint64, msg proto.Message) *Result {
 	e.AddedUnixNano = c.GetTimeUnixNano()
 	next[e.GetDomain()] = e
 	s.trust = next
+	if p, ok := s.peers[e.GetDomain()]; ok {
+		if sa, err := license.DecodeAnchor(p.GetAnchor()); err != nil || sa.Fingerprint() != e.GetRootFingerprint() {
+			s.dropPeer(e.GetDomain()) // pinned to another root now
+		}
+	}
 	s.tick(c.GetTimeUnixNano())
 	return &Result{}
 }
@@ -70,8 +75,22 @@ func applyTrustRemove(s *state, _ uint64, msg proto.Message) *Result {
 		}
 	}
 	s.trust = next
+	s.dropPeer(c.GetDomain())
 	s.tick(c.GetTimeUnixNano())
 	return &Result{}
+}
+
+func (s *state) dropPeer(domain string) {
+	if _, ok := s.peers[domain]; !ok {
+		return
+	}
+	next := make(map[string]*pb.PeerAnchorRecord, len(s.peers))
+	for k, v := range s.peers {
+		if k != domain {
+			next[k] = v
+		}
+	}
+	s.peers = next
 }
 
 func (s *state) sortedTrust() []*pb.TrustEntry {

@@ -192,6 +192,9 @@ const (
 	StatusExpired   = pb.Status_STATUS_EXPIRED
 )
 
+// SortEntitlements sorts by feature, the order License.Entitlement needs.
+func SortEntitlements(e []Entitlement) { sortEntitlements(e) }
+
 func sortEntitlements(e []Entitlement) {
 	sort.Slice(e, func(i, j int) bool { return e[i].Feature < e[j].Feature })
 }

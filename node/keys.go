@@ -200,6 +200,12 @@ func (n *Node) AnchorJSON() (*pb.AnchorResponse, error) {
 // the license is revoked on this replica.
 func (n *Node) Verify(ctx context.Context, req *pb.VerifyRequest) (*pb.VerifyResponse, error) {
 	resp := &pb.VerifyResponse{Meta: n.ReadMeta()}
+	if t, perr := license.ParseToken(req.GetToken()); perr == nil && t.Claims.Domain != n.fsm.Domain() {
+		b, _ := json.Marshal(t.Claims)
+		resp.ClaimsJson = string(b)
+		n.verifyPeer(req.GetToken(), &t.Claims, resp)
+		return resp, nil
+	}
 	sa, err := n.SignedAnchor()
 	if err != nil {
 		return nil, &fsm.Error{Code: fsm.CodePrecondition, Msg: err.Error()}

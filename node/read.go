@@ -222,6 +222,20 @@ func (n *Node) checkToken(req *pb.CheckRequest, meta *pb.ReadMeta) (*pb.CheckRes
 	if err != nil {
 		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "token: " + err.Error()}
 	}
+	if t.Claims.Domain != n.fsm.Domain() {
+		return checkClaims(&t.Claims, req.GetFeature(), req.GetAmount(), n.CheckTime(), meta), nil
+	}
 	r := n.fsm.CheckLicense(t.Claims.LicenseID, req.GetFeature(), req.GetAmount(), n.CheckTime())
 	return checkResponse(r, meta), nil
+}
+
+// checkClaims judges a verified peer token by its signed entitlements.
+func checkClaims(c *license.Claims, feature string, amount, now int64, meta *pb.ReadMeta) *pb.CheckResponse {
+	l := &fsm.License{ID: c.LicenseID, Domain: c.Domain, Licensee: c.Licensee, Product: c.Product, Version: c.Version,
+		NotBefore: c.NotBefore, NotAfter: c.NotAfter, Status: fsm.StatusActive}
+	for f, lim := range c.Entitlements {
+		l.Entitlements = append(l.Entitlements, fsm.Entitlement{Feature: f, Limit: fsm.Limit{IsBool: lim.IsBool, Enabled: lim.Enabled, Count: lim.Count}})
+	}
+	fsm.SortEntitlements(l.Entitlements)
+	return checkResponse(fsm.Evaluate(l, feature, amount, now), meta)
 }

@@ -1147,6 +1147,127 @@ func (x *TrustRemoveCommand) GetTimeUnixNano() int64 {
 	return 0
 }
 
+// A peer domain's trust anchor, accepted under this domain's policy.
+type PeerAnchorCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Anchor        []byte                 `protobuf:"bytes,1,opt,name=anchor,proto3" json:"anchor,omitempty"` // license.EncodeAnchor form
+	TimeUnixNano  int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerAnchorCommand) Reset() {
+	*x = PeerAnchorCommand{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerAnchorCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerAnchorCommand) ProtoMessage() {}
+
+func (x *PeerAnchorCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerAnchorCommand.ProtoReflect.Descriptor instead.
+func (*PeerAnchorCommand) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PeerAnchorCommand) GetAnchor() []byte {
+	if x != nil {
+		return x.Anchor
+	}
+	return nil
+}
+
+func (x *PeerAnchorCommand) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+type PeerAnchorRecord struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Domain           string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	Anchor           []byte                 `protobuf:"bytes,2,opt,name=anchor,proto3" json:"anchor,omitempty"`
+	Serial           uint64                 `protobuf:"varint,3,opt,name=serial,proto3" json:"serial,omitempty"`
+	ReceivedUnixNano int64                  `protobuf:"varint,4,opt,name=received_unix_nano,json=receivedUnixNano,proto3" json:"received_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PeerAnchorRecord) Reset() {
+	*x = PeerAnchorRecord{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerAnchorRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerAnchorRecord) ProtoMessage() {}
+
+func (x *PeerAnchorRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerAnchorRecord.ProtoReflect.Descriptor instead.
+func (*PeerAnchorRecord) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PeerAnchorRecord) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *PeerAnchorRecord) GetAnchor() []byte {
+	if x != nil {
+		return x.Anchor
+	}
+	return nil
+}
+
+func (x *PeerAnchorRecord) GetSerial() uint64 {
+	if x != nil {
+		return x.Serial
+	}
+	return 0
+}
+
+func (x *PeerAnchorRecord) GetReceivedUnixNano() int64 {
+	if x != nil {
+		return x.ReceivedUnixNano
+	}
+	return 0
+}
+
 var File_fedlic_v1_commands_proto protoreflect.FileDescriptor
 
 const file_fedlic_v1_commands_proto_rawDesc = "" +
@@ -1237,7 +1358,15 @@ const file_fedlic_v1_commands_proto_rawDesc = "" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\"R\n" +
 	"\x12TrustRemoveCommand\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12$\n" +
-	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNanoB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
+	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\"Q\n" +
+	"\x11PeerAnchorCommand\x12\x16\n" +
+	"\x06anchor\x18\x01 \x01(\fR\x06anchor\x12$\n" +
+	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\"\x88\x01\n" +
+	"\x10PeerAnchorRecord\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x16\n" +
+	"\x06anchor\x18\x02 \x01(\fR\x06anchor\x12\x16\n" +
+	"\x06serial\x18\x03 \x01(\x04R\x06serial\x12,\n" +
+	"\x12received_unix_nano\x18\x04 \x01(\x03R\x10receivedUnixNanoB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
 
 var (
 	file_fedlic_v1_commands_proto_rawDescOnce sync.Once
@@ -1251,7 +1380,7 @@ func file_fedlic_v1_commands_proto_rawDescGZIP() []byte {
 	return file_fedlic_v1_commands_proto_rawDescData
 }
 
-var file_fedlic_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_fedlic_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_fedlic_v1_commands_proto_goTypes = []any{
 	(*IssueCommand)(nil),         // 0: fedlic.v1.IssueCommand
 	(*UpdateCommand)(nil),        // 1: fedlic.v1.UpdateCommand
@@ -1271,19 +1400,21 @@ var file_fedlic_v1_commands_proto_goTypes = []any{
 	(*TrustEntry)(nil),           // 15: fedlic.v1.TrustEntry
 	(*TrustSetCommand)(nil),      // 16: fedlic.v1.TrustSetCommand
 	(*TrustRemoveCommand)(nil),   // 17: fedlic.v1.TrustRemoveCommand
-	nil,                          // 18: fedlic.v1.UpdateCommand.SetMetadataEntry
-	(*License)(nil),              // 19: fedlic.v1.License
-	(*Entitlement)(nil),          // 20: fedlic.v1.Entitlement
-	(Status)(0),                  // 21: fedlic.v1.Status
-	(*Member)(nil),               // 22: fedlic.v1.Member
+	(*PeerAnchorCommand)(nil),    // 18: fedlic.v1.PeerAnchorCommand
+	(*PeerAnchorRecord)(nil),     // 19: fedlic.v1.PeerAnchorRecord
+	nil,                          // 20: fedlic.v1.UpdateCommand.SetMetadataEntry
+	(*License)(nil),              // 21: fedlic.v1.License
+	(*Entitlement)(nil),          // 22: fedlic.v1.Entitlement
+	(Status)(0),                  // 23: fedlic.v1.Status
+	(*Member)(nil),               // 24: fedlic.v1.Member
 }
 var file_fedlic_v1_commands_proto_depIdxs = []int32{
-	19, // 0: fedlic.v1.IssueCommand.license:type_name -> fedlic.v1.License
-	20, // 1: fedlic.v1.UpdateCommand.set_entitlements:type_name -> fedlic.v1.Entitlement
-	18, // 2: fedlic.v1.UpdateCommand.set_metadata:type_name -> fedlic.v1.UpdateCommand.SetMetadataEntry
-	21, // 3: fedlic.v1.UpdateCommand.set_status:type_name -> fedlic.v1.Status
-	19, // 4: fedlic.v1.ReplaceCommand.license:type_name -> fedlic.v1.License
-	22, // 5: fedlic.v1.SetMemberCommand.member:type_name -> fedlic.v1.Member
+	21, // 0: fedlic.v1.IssueCommand.license:type_name -> fedlic.v1.License
+	22, // 1: fedlic.v1.UpdateCommand.set_entitlements:type_name -> fedlic.v1.Entitlement
+	20, // 2: fedlic.v1.UpdateCommand.set_metadata:type_name -> fedlic.v1.UpdateCommand.SetMetadataEntry
+	23, // 3: fedlic.v1.UpdateCommand.set_status:type_name -> fedlic.v1.Status
+	21, // 4: fedlic.v1.ReplaceCommand.license:type_name -> fedlic.v1.License
+	24, // 5: fedlic.v1.SetMemberCommand.member:type_name -> fedlic.v1.Member
 	9,  // 6: fedlic.v1.InitKeysCommand.signing_key:type_name -> fedlic.v1.SigningKeyRecord
 	9,  // 7: fedlic.v1.RotateKeyCommand.signing_key:type_name -> fedlic.v1.SigningKeyRecord
 	9,  // 8: fedlic.v1.KeysRecord.keys:type_name -> fedlic.v1.SigningKeyRecord
@@ -1307,7 +1438,7 @@ func file_fedlic_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fedlic_v1_commands_proto_rawDesc), len(file_fedlic_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -2430,6 +2430,282 @@ func (x *TrustWriteResponse) GetIndex() uint64 {
 	return 0
 }
 
+type PushAnchorRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Anchor        []byte                 `protobuf:"bytes,1,opt,name=anchor,proto3" json:"anchor,omitempty"`                           // binary form (license.EncodeAnchor); or:
+	AnchorJson    string                 `protobuf:"bytes,2,opt,name=anchor_json,json=anchorJson,proto3" json:"anchor_json,omitempty"` // JSON form, as 'fedlic domain anchor' prints
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushAnchorRequest) Reset() {
+	*x = PushAnchorRequest{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushAnchorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushAnchorRequest) ProtoMessage() {}
+
+func (x *PushAnchorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushAnchorRequest.ProtoReflect.Descriptor instead.
+func (*PushAnchorRequest) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *PushAnchorRequest) GetAnchor() []byte {
+	if x != nil {
+		return x.Anchor
+	}
+	return nil
+}
+
+func (x *PushAnchorRequest) GetAnchorJson() string {
+	if x != nil {
+		return x.AnchorJson
+	}
+	return ""
+}
+
+type PushAnchorResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Domain        string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	Serial        uint64                 `protobuf:"varint,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	Index         uint64                 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	Unchanged     bool                   `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"` // this serial was already stored
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushAnchorResponse) Reset() {
+	*x = PushAnchorResponse{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushAnchorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushAnchorResponse) ProtoMessage() {}
+
+func (x *PushAnchorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushAnchorResponse.ProtoReflect.Descriptor instead.
+func (*PushAnchorResponse) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *PushAnchorResponse) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *PushAnchorResponse) GetSerial() uint64 {
+	if x != nil {
+		return x.Serial
+	}
+	return 0
+}
+
+func (x *PushAnchorResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *PushAnchorResponse) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
+}
+
+type PeersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeersRequest) Reset() {
+	*x = PeersRequest{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeersRequest) ProtoMessage() {}
+
+func (x *PeersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeersRequest.ProtoReflect.Descriptor instead.
+func (*PeersRequest) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{43}
+}
+
+type PeerInfo struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Domain           string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	AnchorSerial     uint64                 `protobuf:"varint,2,opt,name=anchor_serial,json=anchorSerial,proto3" json:"anchor_serial,omitempty"`
+	ReceivedUnixNano int64                  `protobuf:"varint,3,opt,name=received_unix_nano,json=receivedUnixNano,proto3" json:"received_unix_nano,omitempty"`
+	Trusted          bool                   `protobuf:"varint,4,opt,name=trusted,proto3" json:"trusted,omitempty"`
+	RootFingerprint  string                 `protobuf:"bytes,5,opt,name=root_fingerprint,json=rootFingerprint,proto3" json:"root_fingerprint,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PeerInfo) Reset() {
+	*x = PeerInfo{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerInfo) ProtoMessage() {}
+
+func (x *PeerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
+func (*PeerInfo) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *PeerInfo) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *PeerInfo) GetAnchorSerial() uint64 {
+	if x != nil {
+		return x.AnchorSerial
+	}
+	return 0
+}
+
+func (x *PeerInfo) GetReceivedUnixNano() int64 {
+	if x != nil {
+		return x.ReceivedUnixNano
+	}
+	return 0
+}
+
+func (x *PeerInfo) GetTrusted() bool {
+	if x != nil {
+		return x.Trusted
+	}
+	return false
+}
+
+func (x *PeerInfo) GetRootFingerprint() string {
+	if x != nil {
+		return x.RootFingerprint
+	}
+	return ""
+}
+
+type PeersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peers         []*PeerInfo            `protobuf:"bytes,1,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeersResponse) Reset() {
+	*x = PeersResponse{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeersResponse) ProtoMessage() {}
+
+func (x *PeersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeersResponse.ProtoReflect.Descriptor instead.
+func (*PeersResponse) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *PeersResponse) GetPeers() []*PeerInfo {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
 var File_fedlic_v1_service_proto protoreflect.FileDescriptor
 
 const file_fedlic_v1_service_proto_rawDesc = "" +
@@ -2602,7 +2878,25 @@ const file_fedlic_v1_service_proto_rawDesc = "" +
 	"\x12TrustRemoveRequest\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\"*\n" +
 	"\x12TrustWriteResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index*w\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"L\n" +
+	"\x11PushAnchorRequest\x12\x16\n" +
+	"\x06anchor\x18\x01 \x01(\fR\x06anchor\x12\x1f\n" +
+	"\vanchor_json\x18\x02 \x01(\tR\n" +
+	"anchorJson\"x\n" +
+	"\x12PushAnchorResponse\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\x04R\x06serial\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x04R\x05index\x12\x1c\n" +
+	"\tunchanged\x18\x04 \x01(\bR\tunchanged\"\x0e\n" +
+	"\fPeersRequest\"\xba\x01\n" +
+	"\bPeerInfo\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12#\n" +
+	"\ranchor_serial\x18\x02 \x01(\x04R\fanchorSerial\x12,\n" +
+	"\x12received_unix_nano\x18\x03 \x01(\x03R\x10receivedUnixNano\x12\x18\n" +
+	"\atrusted\x18\x04 \x01(\bR\atrusted\x12)\n" +
+	"\x10root_fingerprint\x18\x05 \x01(\tR\x0frootFingerprint\":\n" +
+	"\rPeersResponse\x12)\n" +
+	"\x05peers\x18\x01 \x03(\v2\x13.fedlic.v1.PeerInfoR\x05peers*w\n" +
 	"\vConsistency\x12\x1b\n" +
 	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11CONSISTENCY_STALE\x10\x01\x12\x16\n" +
@@ -2634,7 +2928,12 @@ const file_fedlic_v1_service_proto_rawDesc = "" +
 	"\x05Trust\x12@\n" +
 	"\x03Add\x12\x1a.fedlic.v1.TrustAddRequest\x1a\x1d.fedlic.v1.TrustWriteResponse\x12A\n" +
 	"\x04List\x12\x1b.fedlic.v1.TrustListRequest\x1a\x1c.fedlic.v1.TrustListResponse\x12F\n" +
-	"\x06Remove\x12\x1d.fedlic.v1.TrustRemoveRequest\x1a\x1d.fedlic.v1.TrustWriteResponseB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
+	"\x06Remove\x12\x1d.fedlic.v1.TrustRemoveRequest\x1a\x1d.fedlic.v1.TrustWriteResponse2\x93\x01\n" +
+	"\n" +
+	"Federation\x12I\n" +
+	"\n" +
+	"PushAnchor\x12\x1c.fedlic.v1.PushAnchorRequest\x1a\x1d.fedlic.v1.PushAnchorResponse\x12:\n" +
+	"\x05Peers\x12\x17.fedlic.v1.PeersRequest\x1a\x18.fedlic.v1.PeersResponseB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
 
 var (
 	file_fedlic_v1_service_proto_rawDescOnce sync.Once
@@ -2649,7 +2948,7 @@ func file_fedlic_v1_service_proto_rawDescGZIP() []byte {
 }
 
 var file_fedlic_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fedlic_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_fedlic_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_fedlic_v1_service_proto_goTypes = []any{
 	(Consistency)(0),                   // 0: fedlic.v1.Consistency
 	(*ReadMeta)(nil),                   // 1: fedlic.v1.ReadMeta
@@ -2693,91 +2992,101 @@ var file_fedlic_v1_service_proto_goTypes = []any{
 	(*TrustListResponse)(nil),          // 39: fedlic.v1.TrustListResponse
 	(*TrustRemoveRequest)(nil),         // 40: fedlic.v1.TrustRemoveRequest
 	(*TrustWriteResponse)(nil),         // 41: fedlic.v1.TrustWriteResponse
-	nil,                                // 42: fedlic.v1.IssueRequest.MetadataEntry
-	nil,                                // 43: fedlic.v1.UpdateRequest.SetMetadataEntry
-	nil,                                // 44: fedlic.v1.ReplaceRequest.MetadataEntry
-	(*Entitlement)(nil),                // 45: fedlic.v1.Entitlement
-	(*License)(nil),                    // 46: fedlic.v1.License
-	(Status)(0),                        // 47: fedlic.v1.Status
-	(*Member)(nil),                     // 48: fedlic.v1.Member
-	(*TrustEntry)(nil),                 // 49: fedlic.v1.TrustEntry
+	(*PushAnchorRequest)(nil),          // 42: fedlic.v1.PushAnchorRequest
+	(*PushAnchorResponse)(nil),         // 43: fedlic.v1.PushAnchorResponse
+	(*PeersRequest)(nil),               // 44: fedlic.v1.PeersRequest
+	(*PeerInfo)(nil),                   // 45: fedlic.v1.PeerInfo
+	(*PeersResponse)(nil),              // 46: fedlic.v1.PeersResponse
+	nil,                                // 47: fedlic.v1.IssueRequest.MetadataEntry
+	nil,                                // 48: fedlic.v1.UpdateRequest.SetMetadataEntry
+	nil,                                // 49: fedlic.v1.ReplaceRequest.MetadataEntry
+	(*Entitlement)(nil),                // 50: fedlic.v1.Entitlement
+	(*License)(nil),                    // 51: fedlic.v1.License
+	(Status)(0),                        // 52: fedlic.v1.Status
+	(*Member)(nil),                     // 53: fedlic.v1.Member
+	(*TrustEntry)(nil),                 // 54: fedlic.v1.TrustEntry
 }
 var file_fedlic_v1_service_proto_depIdxs = []int32{
-	45, // 0: fedlic.v1.IssueRequest.entitlements:type_name -> fedlic.v1.Entitlement
-	42, // 1: fedlic.v1.IssueRequest.metadata:type_name -> fedlic.v1.IssueRequest.MetadataEntry
-	46, // 2: fedlic.v1.WriteResponse.license:type_name -> fedlic.v1.License
-	46, // 3: fedlic.v1.WriteResponse.replaced:type_name -> fedlic.v1.License
+	50, // 0: fedlic.v1.IssueRequest.entitlements:type_name -> fedlic.v1.Entitlement
+	47, // 1: fedlic.v1.IssueRequest.metadata:type_name -> fedlic.v1.IssueRequest.MetadataEntry
+	51, // 2: fedlic.v1.WriteResponse.license:type_name -> fedlic.v1.License
+	51, // 3: fedlic.v1.WriteResponse.replaced:type_name -> fedlic.v1.License
 	0,  // 4: fedlic.v1.GetRequest.consistency:type_name -> fedlic.v1.Consistency
-	46, // 5: fedlic.v1.GetResponse.license:type_name -> fedlic.v1.License
+	51, // 5: fedlic.v1.GetResponse.license:type_name -> fedlic.v1.License
 	1,  // 6: fedlic.v1.GetResponse.meta:type_name -> fedlic.v1.ReadMeta
 	0,  // 7: fedlic.v1.ListRequest.consistency:type_name -> fedlic.v1.Consistency
-	46, // 8: fedlic.v1.ListResponse.licenses:type_name -> fedlic.v1.License
+	51, // 8: fedlic.v1.ListResponse.licenses:type_name -> fedlic.v1.License
 	1,  // 9: fedlic.v1.ListResponse.meta:type_name -> fedlic.v1.ReadMeta
-	45, // 10: fedlic.v1.UpdateRequest.set_entitlements:type_name -> fedlic.v1.Entitlement
-	43, // 11: fedlic.v1.UpdateRequest.set_metadata:type_name -> fedlic.v1.UpdateRequest.SetMetadataEntry
-	47, // 12: fedlic.v1.UpdateRequest.set_status:type_name -> fedlic.v1.Status
-	45, // 13: fedlic.v1.ReplaceRequest.entitlements:type_name -> fedlic.v1.Entitlement
-	44, // 14: fedlic.v1.ReplaceRequest.metadata:type_name -> fedlic.v1.ReplaceRequest.MetadataEntry
+	50, // 10: fedlic.v1.UpdateRequest.set_entitlements:type_name -> fedlic.v1.Entitlement
+	48, // 11: fedlic.v1.UpdateRequest.set_metadata:type_name -> fedlic.v1.UpdateRequest.SetMetadataEntry
+	52, // 12: fedlic.v1.UpdateRequest.set_status:type_name -> fedlic.v1.Status
+	50, // 13: fedlic.v1.ReplaceRequest.entitlements:type_name -> fedlic.v1.Entitlement
+	49, // 14: fedlic.v1.ReplaceRequest.metadata:type_name -> fedlic.v1.ReplaceRequest.MetadataEntry
 	0,  // 15: fedlic.v1.CheckRequest.consistency:type_name -> fedlic.v1.Consistency
 	1,  // 16: fedlic.v1.VerifyResponse.meta:type_name -> fedlic.v1.ReadMeta
 	1,  // 17: fedlic.v1.CheckResponse.meta:type_name -> fedlic.v1.ReadMeta
-	47, // 18: fedlic.v1.CheckResponse.status:type_name -> fedlic.v1.Status
+	52, // 18: fedlic.v1.CheckResponse.status:type_name -> fedlic.v1.Status
 	18, // 19: fedlic.v1.DomainStatusResponse.keys:type_name -> fedlic.v1.KeyInfo
-	48, // 20: fedlic.v1.StatusResponse.members:type_name -> fedlic.v1.Member
-	48, // 21: fedlic.v1.MembersResponse.members:type_name -> fedlic.v1.Member
-	49, // 22: fedlic.v1.TrustAddRequest.entry:type_name -> fedlic.v1.TrustEntry
+	53, // 20: fedlic.v1.StatusResponse.members:type_name -> fedlic.v1.Member
+	53, // 21: fedlic.v1.MembersResponse.members:type_name -> fedlic.v1.Member
+	54, // 22: fedlic.v1.TrustAddRequest.entry:type_name -> fedlic.v1.TrustEntry
 	0,  // 23: fedlic.v1.TrustListRequest.consistency:type_name -> fedlic.v1.Consistency
-	49, // 24: fedlic.v1.TrustListResponse.entries:type_name -> fedlic.v1.TrustEntry
+	54, // 24: fedlic.v1.TrustListResponse.entries:type_name -> fedlic.v1.TrustEntry
 	1,  // 25: fedlic.v1.TrustListResponse.meta:type_name -> fedlic.v1.ReadMeta
-	2,  // 26: fedlic.v1.Licenses.Issue:input_type -> fedlic.v1.IssueRequest
-	4,  // 27: fedlic.v1.Licenses.Get:input_type -> fedlic.v1.GetRequest
-	6,  // 28: fedlic.v1.Licenses.List:input_type -> fedlic.v1.ListRequest
-	8,  // 29: fedlic.v1.Licenses.Update:input_type -> fedlic.v1.UpdateRequest
-	9,  // 30: fedlic.v1.Licenses.Revoke:input_type -> fedlic.v1.RevokeRequest
-	10, // 31: fedlic.v1.Licenses.Replace:input_type -> fedlic.v1.ReplaceRequest
-	11, // 32: fedlic.v1.Licenses.Check:input_type -> fedlic.v1.CheckRequest
-	13, // 33: fedlic.v1.Licenses.Verify:input_type -> fedlic.v1.VerifyRequest
-	16, // 34: fedlic.v1.Domain.Status:input_type -> fedlic.v1.DomainStatusRequest
-	19, // 35: fedlic.v1.Domain.Anchor:input_type -> fedlic.v1.AnchorRequest
-	21, // 36: fedlic.v1.Domain.RotateKey:input_type -> fedlic.v1.RotateKeyRequest
-	22, // 37: fedlic.v1.Domain.RetireKey:input_type -> fedlic.v1.RetireKeyRequest
-	24, // 38: fedlic.v1.Cluster.Status:input_type -> fedlic.v1.StatusRequest
-	26, // 39: fedlic.v1.Cluster.Members:input_type -> fedlic.v1.MembersRequest
-	28, // 40: fedlic.v1.Cluster.Join:input_type -> fedlic.v1.JoinRequest
-	30, // 41: fedlic.v1.Cluster.Remove:input_type -> fedlic.v1.RemoveRequest
-	32, // 42: fedlic.v1.Cluster.TransferLeadership:input_type -> fedlic.v1.TransferLeadershipRequest
-	35, // 43: fedlic.v1.Snapshot.Save:input_type -> fedlic.v1.SaveRequest
-	34, // 44: fedlic.v1.Snapshot.Restore:input_type -> fedlic.v1.SnapshotChunk
-	37, // 45: fedlic.v1.Trust.Add:input_type -> fedlic.v1.TrustAddRequest
-	38, // 46: fedlic.v1.Trust.List:input_type -> fedlic.v1.TrustListRequest
-	40, // 47: fedlic.v1.Trust.Remove:input_type -> fedlic.v1.TrustRemoveRequest
-	3,  // 48: fedlic.v1.Licenses.Issue:output_type -> fedlic.v1.WriteResponse
-	5,  // 49: fedlic.v1.Licenses.Get:output_type -> fedlic.v1.GetResponse
-	7,  // 50: fedlic.v1.Licenses.List:output_type -> fedlic.v1.ListResponse
-	3,  // 51: fedlic.v1.Licenses.Update:output_type -> fedlic.v1.WriteResponse
-	3,  // 52: fedlic.v1.Licenses.Revoke:output_type -> fedlic.v1.WriteResponse
-	3,  // 53: fedlic.v1.Licenses.Replace:output_type -> fedlic.v1.WriteResponse
-	15, // 54: fedlic.v1.Licenses.Check:output_type -> fedlic.v1.CheckResponse
-	14, // 55: fedlic.v1.Licenses.Verify:output_type -> fedlic.v1.VerifyResponse
-	17, // 56: fedlic.v1.Domain.Status:output_type -> fedlic.v1.DomainStatusResponse
-	20, // 57: fedlic.v1.Domain.Anchor:output_type -> fedlic.v1.AnchorResponse
-	23, // 58: fedlic.v1.Domain.RotateKey:output_type -> fedlic.v1.KeyChangeResponse
-	23, // 59: fedlic.v1.Domain.RetireKey:output_type -> fedlic.v1.KeyChangeResponse
-	25, // 60: fedlic.v1.Cluster.Status:output_type -> fedlic.v1.StatusResponse
-	27, // 61: fedlic.v1.Cluster.Members:output_type -> fedlic.v1.MembersResponse
-	29, // 62: fedlic.v1.Cluster.Join:output_type -> fedlic.v1.JoinResponse
-	31, // 63: fedlic.v1.Cluster.Remove:output_type -> fedlic.v1.RemoveResponse
-	33, // 64: fedlic.v1.Cluster.TransferLeadership:output_type -> fedlic.v1.TransferLeadershipResponse
-	34, // 65: fedlic.v1.Snapshot.Save:output_type -> fedlic.v1.SnapshotChunk
-	36, // 66: fedlic.v1.Snapshot.Restore:output_type -> fedlic.v1.RestoreResponse
-	41, // 67: fedlic.v1.Trust.Add:output_type -> fedlic.v1.TrustWriteResponse
-	39, // 68: fedlic.v1.Trust.List:output_type -> fedlic.v1.TrustListResponse
-	41, // 69: fedlic.v1.Trust.Remove:output_type -> fedlic.v1.TrustWriteResponse
-	48, // [48:70] is the sub-list for method output_type
-	26, // [26:48] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	45, // 26: fedlic.v1.PeersResponse.peers:type_name -> fedlic.v1.PeerInfo
+	2,  // 27: fedlic.v1.Licenses.Issue:input_type -> fedlic.v1.IssueRequest
+	4,  // 28: fedlic.v1.Licenses.Get:input_type -> fedlic.v1.GetRequest
+	6,  // 29: fedlic.v1.Licenses.List:input_type -> fedlic.v1.ListRequest
+	8,  // 30: fedlic.v1.Licenses.Update:input_type -> fedlic.v1.UpdateRequest
+	9,  // 31: fedlic.v1.Licenses.Revoke:input_type -> fedlic.v1.RevokeRequest
+	10, // 32: fedlic.v1.Licenses.Replace:input_type -> fedlic.v1.ReplaceRequest
+	11, // 33: fedlic.v1.Licenses.Check:input_type -> fedlic.v1.CheckRequest
+	13, // 34: fedlic.v1.Licenses.Verify:input_type -> fedlic.v1.VerifyRequest
+	16, // 35: fedlic.v1.Domain.Status:input_type -> fedlic.v1.DomainStatusRequest
+	19, // 36: fedlic.v1.Domain.Anchor:input_type -> fedlic.v1.AnchorRequest
+	21, // 37: fedlic.v1.Domain.RotateKey:input_type -> fedlic.v1.RotateKeyRequest
+	22, // 38: fedlic.v1.Domain.RetireKey:input_type -> fedlic.v1.RetireKeyRequest
+	24, // 39: fedlic.v1.Cluster.Status:input_type -> fedlic.v1.StatusRequest
+	26, // 40: fedlic.v1.Cluster.Members:input_type -> fedlic.v1.MembersRequest
+	28, // 41: fedlic.v1.Cluster.Join:input_type -> fedlic.v1.JoinRequest
+	30, // 42: fedlic.v1.Cluster.Remove:input_type -> fedlic.v1.RemoveRequest
+	32, // 43: fedlic.v1.Cluster.TransferLeadership:input_type -> fedlic.v1.TransferLeadershipRequest
+	35, // 44: fedlic.v1.Snapshot.Save:input_type -> fedlic.v1.SaveRequest
+	34, // 45: fedlic.v1.Snapshot.Restore:input_type -> fedlic.v1.SnapshotChunk
+	37, // 46: fedlic.v1.Trust.Add:input_type -> fedlic.v1.TrustAddRequest
+	38, // 47: fedlic.v1.Trust.List:input_type -> fedlic.v1.TrustListRequest
+	40, // 48: fedlic.v1.Trust.Remove:input_type -> fedlic.v1.TrustRemoveRequest
+	42, // 49: fedlic.v1.Federation.PushAnchor:input_type -> fedlic.v1.PushAnchorRequest
+	44, // 50: fedlic.v1.Federation.Peers:input_type -> fedlic.v1.PeersRequest
+	3,  // 51: fedlic.v1.Licenses.Issue:output_type -> fedlic.v1.WriteResponse
+	5,  // 52: fedlic.v1.Licenses.Get:output_type -> fedlic.v1.GetResponse
+	7,  // 53: fedlic.v1.Licenses.List:output_type -> fedlic.v1.ListResponse
+	3,  // 54: fedlic.v1.Licenses.Update:output_type -> fedlic.v1.WriteResponse
+	3,  // 55: fedlic.v1.Licenses.Revoke:output_type -> fedlic.v1.WriteResponse
+	3,  // 56: fedlic.v1.Licenses.Replace:output_type -> fedlic.v1.WriteResponse
+	15, // 57: fedlic.v1.Licenses.Check:output_type -> fedlic.v1.CheckResponse
+	14, // 58: fedlic.v1.Licenses.Verify:output_type -> fedlic.v1.VerifyResponse
+	17, // 59: fedlic.v1.Domain.Status:output_type -> fedlic.v1.DomainStatusResponse
+	20, // 60: fedlic.v1.Domain.Anchor:output_type -> fedlic.v1.AnchorResponse
+	23, // 61: fedlic.v1.Domain.RotateKey:output_type -> fedlic.v1.KeyChangeResponse
+	23, // 62: fedlic.v1.Domain.RetireKey:output_type -> fedlic.v1.KeyChangeResponse
+	25, // 63: fedlic.v1.Cluster.Status:output_type -> fedlic.v1.StatusResponse
+	27, // 64: fedlic.v1.Cluster.Members:output_type -> fedlic.v1.MembersResponse
+	29, // 65: fedlic.v1.Cluster.Join:output_type -> fedlic.v1.JoinResponse
+	31, // 66: fedlic.v1.Cluster.Remove:output_type -> fedlic.v1.RemoveResponse
+	33, // 67: fedlic.v1.Cluster.TransferLeadership:output_type -> fedlic.v1.TransferLeadershipResponse
+	34, // 68: fedlic.v1.Snapshot.Save:output_type -> fedlic.v1.SnapshotChunk
+	36, // 69: fedlic.v1.Snapshot.Restore:output_type -> fedlic.v1.RestoreResponse
+	41, // 70: fedlic.v1.Trust.Add:output_type -> fedlic.v1.TrustWriteResponse
+	39, // 71: fedlic.v1.Trust.List:output_type -> fedlic.v1.TrustListResponse
+	41, // 72: fedlic.v1.Trust.Remove:output_type -> fedlic.v1.TrustWriteResponse
+	43, // 73: fedlic.v1.Federation.PushAnchor:output_type -> fedlic.v1.PushAnchorResponse
+	46, // 74: fedlic.v1.Federation.Peers:output_type -> fedlic.v1.PeersResponse
+	51, // [51:75] is the sub-list for method output_type
+	27, // [27:51] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_fedlic_v1_service_proto_init() }
@@ -2793,9 +3102,9 @@ func file_fedlic_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fedlic_v1_service_proto_rawDesc), len(file_fedlic_v1_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   44,
+			NumMessages:   49,
 			NumExtensions: 0,
-			NumServices:   5,
+			NumServices:   6,
 		},
 		GoTypes:           file_fedlic_v1_service_proto_goTypes,
 		DependencyIndexes: file_fedlic_v1_service_proto_depIdxs,

@@ -1173,3 +1173,149 @@ var Trust_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "fedlic/v1/service.proto",
 }
+
+const (
+	Federation_PushAnchor_FullMethodName = "/fedlic.v1.Federation/PushAnchor"
+	Federation_Peers_FullMethodName      = "/fedlic.v1.Federation/Peers"
+)
+
+// FederationClient is the client API for Federation service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Federation takes in what peers publish. The gossip layer calls it;
+// operators can push an anchor file by hand.
+type FederationClient interface {
+	PushAnchor(ctx context.Context, in *PushAnchorRequest, opts ...grpc.CallOption) (*PushAnchorResponse, error)
+	Peers(ctx context.Context, in *PeersRequest, opts ...grpc.CallOption) (*PeersResponse, error)
+}
+
+type federationClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewFederationClient(cc grpc.ClientConnInterface) FederationClient {
+	return &federationClient{cc}
+}
+
+func (c *federationClient) PushAnchor(ctx context.Context, in *PushAnchorRequest, opts ...grpc.CallOption) (*PushAnchorResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PushAnchorResponse)
+	err := c.cc.Invoke(ctx, Federation_PushAnchor_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *federationClient) Peers(ctx context.Context, in *PeersRequest, opts ...grpc.CallOption) (*PeersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PeersResponse)
+	err := c.cc.Invoke(ctx, Federation_Peers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// FederationServer is the server API for Federation service.
+// All implementations must embed UnimplementedFederationServer
+// for forward compatibility.
+//
+// Federation takes in what peers publish. The gossip layer calls it;
+// operators can push an anchor file by hand.
+type FederationServer interface {
+	PushAnchor(context.Context, *PushAnchorRequest) (*PushAnchorResponse, error)
+	Peers(context.Context, *PeersRequest) (*PeersResponse, error)
+	mustEmbedUnimplementedFederationServer()
+}
+
+// UnimplementedFederationServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedFederationServer struct{}
+
+func (UnimplementedFederationServer) PushAnchor(context.Context, *PushAnchorRequest) (*PushAnchorResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PushAnchor not implemented")
+}
+func (UnimplementedFederationServer) Peers(context.Context, *PeersRequest) (*PeersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Peers not implemented")
+}
+func (UnimplementedFederationServer) mustEmbedUnimplementedFederationServer() {}
+func (UnimplementedFederationServer) testEmbeddedByValue()                    {}
+
+// UnsafeFederationServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to FederationServer will
+// result in compilation errors.
+type UnsafeFederationServer interface {
+	mustEmbedUnimplementedFederationServer()
+}
+
+func RegisterFederationServer(s grpc.ServiceRegistrar, srv FederationServer) {
+	// If the following call panics, it indicates UnimplementedFederationServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Federation_ServiceDesc, srv)
+}
+
+func _Federation_PushAnchor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PushAnchorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FederationServer).PushAnchor(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Federation_PushAnchor_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FederationServer).PushAnchor(ctx, req.(*PushAnchorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Federation_Peers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PeersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FederationServer).Peers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Federation_Peers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FederationServer).Peers(ctx, req.(*PeersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Federation_ServiceDesc is the grpc.ServiceDesc for Federation service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Federation_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "fedlic.v1.Federation",
+	HandlerType: (*FederationServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "PushAnchor",
+			Handler:    _Federation_PushAnchor_Handler,
+		},
+		{
+			MethodName: "Peers",
+			Handler:    _Federation_Peers_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "fedlic/v1/service.proto",
+}

@@ -55,7 +55,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(agentCmd(), devCmd(), licenseCmd(), checkCmd(), clusterCmd(), snapshotCmd(), domainCmd(), keysCmd(), trustCmd())
+	root.AddCommand(agentCmd(), devCmd(), licenseCmd(), checkCmd(), clusterCmd(), snapshotCmd(), domainCmd(), keysCmd(), trustCmd(), federationCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nsee '%s --help'", err, c.CommandPath())
 	})

@@ -1,0 +1,102 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	pb "github.com/fedlic/fedlic/api/fedlicpb"
+	"github.com/fedlic/fedlic/fsm"
+	"github.com/fedlic/fedlic/license"
+	"google.golang.org/grpc"
+)
+
+// PushAnchor takes in a peer domain's anchor: checked against the trust
+// policy (pinned root, no rollback, not expired) and, when new, committed
+// so every replica — and this domain after the peer is gone — has it.
+// Only the leader writes what peers publish into raft.
+func (n *Node) PushAnchor(ctx context.Context, req *pb.PushAnchorRequest) (*pb.PushAnchorResponse, error) {
+	if resp, ok, err := forward(n, ctx, req, func(c *grpc.ClientConn, ctx context.Context, r *pb.PushAnchorRequest) (*pb.PushAnchorResponse, error) {
+		return pb.NewFederationClient(c).PushAnchor(ctx, r)
+	}); ok {
+		return resp, err
+	}
+	raw := req.GetAnchor()
+	if len(raw) == 0 && req.GetAnchorJson() != "" {
+		sa, err := license.ParseAnchorJSON([]byte(req.GetAnchorJson()))
+		if err != nil {
+			return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "anchor JSON: " + err.Error()}
+		}
+		if raw, err = license.EncodeAnchor(sa); err != nil {
+			return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "anchor: " + err.Error()}
+		}
+	}
+	now := n.stamp()
+	sa, unchanged, err := n.fsm.CheckPeerAnchor(raw, now)
+	if err != nil {
+		return nil, err
+	}
+	resp := &pb.PushAnchorResponse{Domain: sa.Anchor.Domain, Serial: sa.Anchor.Serial, Unchanged: unchanged}
+	r, err := n.apply(ctx, fsm.PeerAnchorType, &pb.PeerAnchorCommand{Anchor: raw, TimeUnixNano: now})
+	if err != nil {
+		return nil, err
+	}
+	resp.Index = r.Index
+	if !unchanged {
+		n.logger.Info("accepted peer anchor", "peer", sa.Anchor.Domain, "serial", sa.Anchor.Serial)
+	}
+	return resp, nil
+}
+
+// Peers lists trusted domains and the anchors stored for them.
+func (n *Node) Peers() *pb.PeersResponse {
+	resp := &pb.PeersResponse{}
+	stored := map[string]*pb.PeerAnchorRecord{}
+	for _, p := range n.fsm.Peers() {
+		stored[p.GetDomain()] = p
+	}
+	for _, t := range n.fsm.Trust() {
+		pi := &pb.PeerInfo{Domain: t.GetDomain(), Trusted: true, RootFingerprint: t.GetRootFingerprint()}
+		if p, ok := stored[t.GetDomain()]; ok {
+			pi.AnchorSerial, pi.ReceivedUnixNano = p.GetSerial(), p.GetReceivedUnixNano()
+		}
+		resp.Peers = append(resp.Peers, pi)
+	}
+	return resp
+}
+
+// verifyPeer verifies a token issued by a peer domain with the stored
+// peer anchor under this domain's trust policy. The reasons are
+// distinct: untrusted domain, out of scope, peer state stale, and the
+// license package's codes (bad signature, expired, ...).
+func (n *Node) verifyPeer(token string, claims *license.Claims, resp *pb.VerifyResponse) {
+	t, trusted := n.fsm.TrustFor(claims.Domain)
+	if !trusted {
+		resp.Reason, resp.Detail = "untrusted domain", fmt.Sprintf("domain %q is not in this domain's trust policy", claims.Domain)
+		return
+	}
+	sa, rec, ok := n.fsm.PeerAnchor(claims.Domain)
+	if !ok {
+		resp.Reason, resp.Detail = "peer state stale", fmt.Sprintf("no anchor of domain %q has been received yet", claims.Domain)
+		return
+	}
+	now := time.Unix(0, n.CheckTime())
+	if _, err := license.Verify(token, sa, t.GetRootFingerprint(), now); err != nil {
+		resp.Reason, resp.Detail = license.Reason(err), err.Error()
+		return
+	}
+	if !license.ScopeAllows(t.GetScope(), claims.Product) || !license.ScopeAllows(sa.Anchor.Scope, claims.Product) {
+		resp.Reason = "out of scope"
+		resp.Detail = fmt.Sprintf("product %q is outside the scope %v this domain grants %q", claims.Product, t.GetScope(), claims.Domain)
+		return
+	}
+	if max := t.GetMaxStalenessNano(); max > 0 && now.UnixNano()-rec.GetReceivedUnixNano() > max {
+		age := time.Duration(now.UnixNano() - rec.GetReceivedUnixNano()).Round(time.Second)
+		if !t.GetAllowOnStale() {
+			resp.Reason, resp.Detail = "peer state stale", fmt.Sprintf("anchor of %q is %s old, over the %s allowed; policy: deny", claims.Domain, age, time.Duration(max))
+			return
+		}
+		resp.Detail = fmt.Sprintf("anchor of %q is %s old; policy allows stale peers", claims.Domain, age)
+	}
+	resp.Valid, resp.Reason = true, "ok"
+}
