@@ -318,7 +318,7 @@ func TestE2EDev(t *testing.T) {
 		// Three consecutive gRPC ports, then three raft ports, below the
 		// kernel's ephemeral range so outgoing connections rarely take them.
 		base := 20000 + rand.IntN(12000)
-		if !portsFree(base, 6) {
+		if !portsFree(base, 16) {
 			continue
 		}
 		if proc != nil {
