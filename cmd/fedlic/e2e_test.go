@@ -401,7 +401,7 @@ func TestE2EDev(t *testing.T) {
 	if proc.err != nil {
 		t.Errorf("fedlic dev after SIGINT: %v (want exit 0)\nstderr:\n%s", proc.err, stderr)
 	}
-	if !strings.Contains(stdout.String(), "stopping the dev domain") {
+	if !strings.Contains(stdout.String(), "stopping the dev federation") {
 		t.Errorf("fedlic dev did not say it was stopping:\n%s", stdout)
 	}
 	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
