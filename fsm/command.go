@@ -11,21 +11,22 @@ import (
 type MessageType uint8
 
 const (
-	IssueType         MessageType = 1
-	UpdateType        MessageType = 2
-	RevokeType        MessageType = 3
-	ReplaceType       MessageType = 4
-	ExpireType        MessageType = 5
-	SetMemberType     MessageType = 6
-	RemoveMemberType  MessageType = 7
-	InitDomainType    MessageType = 8
-	InitKeysType      MessageType = 9
-	RotateKeyType     MessageType = 10
-	RetireKeyType     MessageType = 11
-	RefreshAnchorType MessageType = 12
-	TrustSetType      MessageType = 13
-	TrustRemoveType   MessageType = 14
-	PeerAnchorType    MessageType = 15
+	IssueType          MessageType = 1
+	UpdateType         MessageType = 2
+	RevokeType         MessageType = 3
+	ReplaceType        MessageType = 4
+	ExpireType         MessageType = 5
+	SetMemberType      MessageType = 6
+	RemoveMemberType   MessageType = 7
+	InitDomainType     MessageType = 8
+	InitKeysType       MessageType = 9
+	RotateKeyType      MessageType = 10
+	RetireKeyType      MessageType = 11
+	RefreshAnchorType  MessageType = 12
+	TrustSetType       MessageType = 13
+	TrustRemoveType    MessageType = 14
+	PeerAnchorType     MessageType = 15
+	PeerRevocationType MessageType = 16
 
 	// IgnoreUnknownTypeFlag marks a command that older binaries may skip
 	// if they do not know its type (as in Consul's FSM). Without the flag
@@ -46,7 +47,7 @@ var typeNames = map[MessageType]string{
 	ExpireType: "expire", SetMemberType: "set-member", RemoveMemberType: "remove-member",
 	InitDomainType: "init-domain", InitKeysType: "init-keys", RotateKeyType: "rotate-key",
 	RetireKeyType: "retire-key", RefreshAnchorType: "refresh-anchor",
-	TrustSetType: "trust-set", TrustRemoveType: "trust-remove", PeerAnchorType: "peer-anchor",
+	TrustSetType: "trust-set", TrustRemoveType: "trust-remove", PeerAnchorType: "peer-anchor", PeerRevocationType: "peer-revocation",
 }
 
 // Encode builds a log entry: the type byte, then the protobuf payload.

@@ -29,6 +29,7 @@ const (
 	recKeys    byte = 4
 	recTrust   byte = 5
 	recPeer    byte = 6
+	recPeerRev byte = 7
 	recEnd     byte = 0xff
 
 	maxRecord = 1 << 20
@@ -108,6 +109,11 @@ func (st *state) writeTo(w io.Writer) error {
 	}
 	for _, p := range st.sortedPeers() {
 		if err := write(recPeer, p); err != nil {
+			return err
+		}
+	}
+	for _, r := range st.sortedPeerRevs() {
+		if err := write(recPeerRev, r); err != nil {
 			return err
 		}
 	}
@@ -215,6 +221,15 @@ func readSnapshot(r io.Reader) (*state, error) {
 				st.peers = map[string]*pb.PeerAnchorRecord{}
 			}
 			st.peers[p.GetDomain()] = p
+		case recPeerRev:
+			r := &pb.PeerRevocationRecord{}
+			if err := proto.Unmarshal(buf, r); err != nil {
+				return fail(fmt.Errorf("decode peer revocation record: %w", err))
+			}
+			if st.peerRevs == nil {
+				st.peerRevs = map[string]*pb.PeerRevocationRecord{}
+			}
+			st.peerRevs[peerRevKey(r.GetDomain(), r.GetLicenseId())] = r
 		default:
 			return fail(fmt.Errorf("unknown snapshot record type %d", t))
 		}

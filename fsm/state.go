@@ -37,6 +37,7 @@ type state struct {
 	keys     *pb.KeysRecord // domain keys; immutable, replaced on change
 	trust    map[string]*pb.TrustEntry
 	peers    map[string]*pb.PeerAnchorRecord // newest anchor of each trusted peer
+	peerRevs map[string]*pb.PeerRevocationRecord
 }
 
 func newState() *state {
@@ -151,6 +152,11 @@ func (s *state) hash() string {
 	h.Write([]byte{0xfd})
 	for _, p := range s.sortedPeers() {
 		b, _ := opts.Marshal(p)
+		writeField(h, b)
+	}
+	h.Write([]byte{0xfc})
+	for _, r := range s.sortedPeerRevs() {
+		b, _ := opts.Marshal(r)
 		writeField(h, b)
 	}
 	for _, m := range s.sortedMembers() {

@@ -2,10 +2,12 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"time"
 
 	pb "github.com/fedlic/fedlic/api/fedlicpb"
+	"github.com/fedlic/fedlic/cluster"
 	"github.com/fedlic/fedlic/fsm"
 	"github.com/fedlic/fedlic/license"
 	"google.golang.org/grpc"
@@ -90,6 +92,11 @@ func (n *Node) verifyPeer(token string, claims *license.Claims, resp *pb.VerifyR
 		resp.Detail = fmt.Sprintf("product %q is outside the scope %v this domain grants %q", claims.Product, t.GetScope(), claims.Domain)
 		return
 	}
+	if rev, revoked := n.fsm.PeerRevoked(claims.Domain, claims.LicenseID); revoked {
+		resp.Revoked = true
+		resp.Reason, resp.Detail = "revoked", fmt.Sprintf("revoked by domain %q: %s", claims.Domain, rev.GetReason())
+		return
+	}
 	if max := t.GetMaxStalenessNano(); max > 0 && now.UnixNano()-rec.GetReceivedUnixNano() > max {
 		age := time.Duration(now.UnixNano() - rec.GetReceivedUnixNano()).Round(time.Second)
 		if !t.GetAllowOnStale() {
@@ -99,4 +106,74 @@ func (n *Node) verifyPeer(token string, claims *license.Claims, resp *pb.VerifyR
 		resp.Detail = fmt.Sprintf("anchor of %q is %s old; policy allows stale peers", claims.Domain, age)
 	}
 	resp.Valid, resp.Reason = true, "ok"
+}
+
+// maxNoticesPerCall bounds one Revocations answer.
+const maxNoticesPerCall = 1000
+
+// Revocations returns signed notices for this domain's revocations
+// committed after req.after_index, so peers can record them. The notices
+// are signed with the active signing key; peers verify them against this
+// domain's anchor and cannot forge them.
+func (n *Node) Revocations(req *pb.RevocationsRequest) (*pb.RevocationsResponse, error) {
+	k := n.fsm.Keys()
+	sk := activeKey(k)
+	if sk == nil {
+		return nil, &fsm.Error{Code: fsm.CodePrecondition, Msg: "domain keys are not initialised yet"}
+	}
+	resp := &pb.RevocationsResponse{Watermark: req.GetAfterIndex()}
+	for _, l := range n.fsm.Revocations(req.GetAfterIndex(), maxNoticesPerCall) {
+		notice, err := cluster.SignRevocation(cluster.RevocationNotice{Domain: l.Domain, LicenseID: l.ID, Reason: l.Revocation.Reason,
+			RevokedAt: l.Revocation.Time, Index: l.Revocation.Index}, sk.GetId(), ed25519.PrivateKey(sk.GetPrivateKey()))
+		if err != nil {
+			return nil, fmt.Errorf("sign revocation notice for %s: %w", l.ID, err)
+		}
+		b, err := cluster.Encode(notice)
+		if err != nil {
+			return nil, err
+		}
+		resp.Notices = append(resp.Notices, b)
+		resp.Watermark = l.Revocation.Index
+	}
+	return resp, nil
+}
+
+// PushRevocation takes in a peer's signed revocation notice. The leader
+// verifies it against the peer's stored anchor (its domain must be
+// trusted) before committing it; a node can forward a notice but never
+// forge one.
+func (n *Node) PushRevocation(ctx context.Context, req *pb.PushRevocationRequest) (*pb.PushRevocationResponse, error) {
+	if resp, ok, err := forward(n, ctx, req, func(c *grpc.ClientConn, ctx context.Context, r *pb.PushRevocationRequest) (*pb.PushRevocationResponse, error) {
+		return pb.NewFederationClient(c).PushRevocation(ctx, r)
+	}); ok {
+		return resp, err
+	}
+	m, err := cluster.Decode(req.GetNotice())
+	if err != nil {
+		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "revocation notice: " + err.Error()}
+	}
+	notice, ok := m.(*cluster.RevocationNotice)
+	if !ok {
+		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "not a revocation notice"}
+	}
+	if _, trusted := n.fsm.TrustFor(notice.Domain); !trusted {
+		return nil, &fsm.Error{Code: fsm.CodePrecondition, Msg: fmt.Sprintf("untrusted domain %q: its revocations are not recorded", notice.Domain)}
+	}
+	sa, _, ok := n.fsm.PeerAnchor(notice.Domain)
+	if !ok {
+		return nil, &fsm.Error{Code: fsm.CodePrecondition, Msg: fmt.Sprintf("no anchor of %q yet: push its anchor first", notice.Domain)}
+	}
+	if err := notice.Verify(sa); err != nil {
+		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "revocation notice: " + err.Error()}
+	}
+	if _, done := n.fsm.PeerRevoked(notice.Domain, notice.LicenseID); done {
+		return &pb.PushRevocationResponse{Unchanged: true}, nil
+	}
+	r, err := n.apply(ctx, fsm.PeerRevocationType, &pb.PeerRevocationCommand{Revocation: &pb.PeerRevocationRecord{
+		Domain: notice.Domain, LicenseId: notice.LicenseID, Reason: notice.Reason, RevokedUnixNano: notice.RevokedAt,
+		Index: notice.Index, ReceivedUnixNano: n.stamp()}})
+	if err != nil {
+		return nil, err
+	}
+	return &pb.PushRevocationResponse{Index: r.Index, Unchanged: r.Unchanged}, nil
 }

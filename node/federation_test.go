@@ -147,3 +147,69 @@ func TestCrossDomainVerification(t *testing.T) {
 		t.Fatalf("acme issuing with partner down: %v", err)
 	}
 }
+
+func TestPeerRevocationsSpreadAndCannotBeForged(t *testing.T) {
+	skipShort(t)
+	acme := newClusterWith(t, 3, func(c *nodeConfig) { c.Domain, c.Scope = "acme", []string{"acme/*"} })
+	partner := newClusterWith(t, 1, func(c *nodeConfig) { c.Domain, c.Scope = "partner", []string{"partner/*"} }).members[0]
+	pst := domainReady(t, partner)
+	a := acme.waitLeader()
+	domainReady(t, a)
+	if _, err := a.client.Trust.Add(ctx(t), &pb.TrustAddRequest{Entry: &pb.TrustEntry{Domain: "partner",
+		RootFingerprint: pst.GetRootFingerprint(), Scope: []string{"partner/*"}, MaxStalenessNano: int64(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.client.Federation.PushAnchor(ctx(t), &pb.PushAnchorRequest{AnchorJson: anchorOf(t, partner)}); err != nil {
+		t.Fatal(err)
+	}
+	lic, err := partner.client.Issue(ctx(t), &pb.IssueRequest{Licensee: "globex", Product: "partner/db",
+		Entitlements: []*pb.Entitlement{{Feature: "seats", Limit: &pb.Limit{Kind: &pb.Limit_Count{Count: 5}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := partner.client.Revoke(ctx(t), lic.GetLicense().GetId(), "contract ended"); err != nil {
+		t.Fatal(err)
+	}
+	revs, err := partner.client.Federation.Revocations(ctx(t), &pb.RevocationsRequest{})
+	if err != nil || len(revs.GetNotices()) != 1 {
+		t.Fatalf("revocation notices: %v %v", revs, err)
+	}
+	// A tampered notice (one byte of the reason flipped) is refused; nothing stored.
+	bad := append([]byte(nil), revs.GetNotices()[0]...)
+	bad[len(bad)-70] ^= 1
+	before := a.agent.Node.FSM().Hash()
+	if _, err := a.client.Federation.PushRevocation(ctx(t), &pb.PushRevocationRequest{Notice: bad}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("tampered notice: %v", err)
+	}
+	for _, garbage := range [][]byte{nil, {1}, {1, 3}, []byte("\x01\x03" + string(make([]byte, 40)))} {
+		if _, err := a.client.Federation.PushRevocation(ctx(t), &pb.PushRevocationRequest{Notice: garbage}); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("garbage notice %q: %v", garbage, err)
+		}
+	}
+	if a.agent.Node.FSM().Hash() != before {
+		t.Fatal("refused notices changed the state")
+	}
+	// The genuine notice, pushed to a follower, is forwarded and reaches every acme node.
+	if _, err := acme.followers()[0].client.Federation.PushRevocation(ctx(t), &pb.PushRevocationRequest{Notice: revs.GetNotices()[0]}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range acme.running() {
+		waitFor(t, 5*time.Second, "peer revocation on "+m.cfg.NodeID, func() (bool, string) {
+			r := verifyOnline(t, m, lic.GetToken())
+			return !r.GetValid() && r.GetRevoked() && r.GetReason() == "revoked", r.GetReason()
+		})
+		ck, err := m.client.Licenses.Check(ctx(t), &pb.CheckRequest{Token: lic.GetToken(), Feature: "seats", Amount: 1})
+		if err != nil || ck.GetAllowed() {
+			t.Fatalf("%s: revoked peer license checked as %v, %v", m.cfg.NodeID, ck, err)
+		}
+	}
+	// Re-sending changes nothing; the revocation survives the peer's total loss.
+	if r, err := a.client.Federation.PushRevocation(ctx(t), &pb.PushRevocationRequest{Notice: revs.GetNotices()[0]}); err != nil || !r.GetUnchanged() {
+		t.Fatalf("re-sent notice: %v %v", r, err)
+	}
+	partner.stop()
+	if r := verifyOnline(t, a, lic.GetToken()); !r.GetRevoked() {
+		t.Fatalf("revocation forgotten after the peer went away: %v", r)
+	}
+	assertEqualHashes(t, acme.waitConverged())
+}

@@ -223,6 +223,10 @@ func (n *Node) checkToken(req *pb.CheckRequest, meta *pb.ReadMeta) (*pb.CheckRes
 		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "token: " + err.Error()}
 	}
 	if t.Claims.Domain != n.fsm.Domain() {
+		if !v.GetValid() {
+			return &pb.CheckResponse{Allowed: false, Reason: v.GetReason() + ": " + v.GetDetail(), LicenseId: t.Claims.LicenseID,
+				Status: pb.Status_STATUS_REVOKED, Meta: meta}, nil
+		}
 		return checkClaims(&t.Claims, req.GetFeature(), req.GetAmount(), n.CheckTime(), meta), nil
 	}
 	r := n.fsm.CheckLicense(t.Claims.LicenseID, req.GetFeature(), req.GetAmount(), n.CheckTime())

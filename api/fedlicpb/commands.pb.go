@@ -1268,6 +1268,136 @@ func (x *PeerAnchorRecord) GetReceivedUnixNano() int64 {
 	return 0
 }
 
+// A revocation committed in a trusted peer domain, verified by this
+// domain's leader against the peer's stored anchor before proposing.
+type PeerRevocationRecord struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Domain           string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	LicenseId        string                 `protobuf:"bytes,2,opt,name=license_id,json=licenseId,proto3" json:"license_id,omitempty"`
+	Reason           string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	RevokedUnixNano  int64                  `protobuf:"varint,4,opt,name=revoked_unix_nano,json=revokedUnixNano,proto3" json:"revoked_unix_nano,omitempty"`
+	Index            uint64                 `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"` // raft index in the peer domain
+	ReceivedUnixNano int64                  `protobuf:"varint,6,opt,name=received_unix_nano,json=receivedUnixNano,proto3" json:"received_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PeerRevocationRecord) Reset() {
+	*x = PeerRevocationRecord{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerRevocationRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerRevocationRecord) ProtoMessage() {}
+
+func (x *PeerRevocationRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerRevocationRecord.ProtoReflect.Descriptor instead.
+func (*PeerRevocationRecord) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PeerRevocationRecord) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *PeerRevocationRecord) GetLicenseId() string {
+	if x != nil {
+		return x.LicenseId
+	}
+	return ""
+}
+
+func (x *PeerRevocationRecord) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PeerRevocationRecord) GetRevokedUnixNano() int64 {
+	if x != nil {
+		return x.RevokedUnixNano
+	}
+	return 0
+}
+
+func (x *PeerRevocationRecord) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *PeerRevocationRecord) GetReceivedUnixNano() int64 {
+	if x != nil {
+		return x.ReceivedUnixNano
+	}
+	return 0
+}
+
+type PeerRevocationCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revocation    *PeerRevocationRecord  `protobuf:"bytes,1,opt,name=revocation,proto3" json:"revocation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerRevocationCommand) Reset() {
+	*x = PeerRevocationCommand{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerRevocationCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerRevocationCommand) ProtoMessage() {}
+
+func (x *PeerRevocationCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerRevocationCommand.ProtoReflect.Descriptor instead.
+func (*PeerRevocationCommand) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PeerRevocationCommand) GetRevocation() *PeerRevocationRecord {
+	if x != nil {
+		return x.Revocation
+	}
+	return nil
+}
+
 var File_fedlic_v1_commands_proto protoreflect.FileDescriptor
 
 const file_fedlic_v1_commands_proto_rawDesc = "" +
@@ -1366,7 +1496,19 @@ const file_fedlic_v1_commands_proto_rawDesc = "" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x16\n" +
 	"\x06anchor\x18\x02 \x01(\fR\x06anchor\x12\x16\n" +
 	"\x06serial\x18\x03 \x01(\x04R\x06serial\x12,\n" +
-	"\x12received_unix_nano\x18\x04 \x01(\x03R\x10receivedUnixNanoB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
+	"\x12received_unix_nano\x18\x04 \x01(\x03R\x10receivedUnixNano\"\xd5\x01\n" +
+	"\x14PeerRevocationRecord\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1d\n" +
+	"\n" +
+	"license_id\x18\x02 \x01(\tR\tlicenseId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12*\n" +
+	"\x11revoked_unix_nano\x18\x04 \x01(\x03R\x0frevokedUnixNano\x12\x14\n" +
+	"\x05index\x18\x05 \x01(\x04R\x05index\x12,\n" +
+	"\x12received_unix_nano\x18\x06 \x01(\x03R\x10receivedUnixNano\"X\n" +
+	"\x15PeerRevocationCommand\x12?\n" +
+	"\n" +
+	"revocation\x18\x01 \x01(\v2\x1f.fedlic.v1.PeerRevocationRecordR\n" +
+	"revocationB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
 
 var (
 	file_fedlic_v1_commands_proto_rawDescOnce sync.Once
@@ -1380,50 +1522,53 @@ func file_fedlic_v1_commands_proto_rawDescGZIP() []byte {
 	return file_fedlic_v1_commands_proto_rawDescData
 }
 
-var file_fedlic_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_fedlic_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_fedlic_v1_commands_proto_goTypes = []any{
-	(*IssueCommand)(nil),         // 0: fedlic.v1.IssueCommand
-	(*UpdateCommand)(nil),        // 1: fedlic.v1.UpdateCommand
-	(*RevokeCommand)(nil),        // 2: fedlic.v1.RevokeCommand
-	(*ReplaceCommand)(nil),       // 3: fedlic.v1.ReplaceCommand
-	(*ExpireCommand)(nil),        // 4: fedlic.v1.ExpireCommand
-	(*SetMemberCommand)(nil),     // 5: fedlic.v1.SetMemberCommand
-	(*RemoveMemberCommand)(nil),  // 6: fedlic.v1.RemoveMemberCommand
-	(*InitDomainCommand)(nil),    // 7: fedlic.v1.InitDomainCommand
-	(*SnapshotHeader)(nil),       // 8: fedlic.v1.SnapshotHeader
-	(*SigningKeyRecord)(nil),     // 9: fedlic.v1.SigningKeyRecord
-	(*InitKeysCommand)(nil),      // 10: fedlic.v1.InitKeysCommand
-	(*RotateKeyCommand)(nil),     // 11: fedlic.v1.RotateKeyCommand
-	(*RetireKeyCommand)(nil),     // 12: fedlic.v1.RetireKeyCommand
-	(*RefreshAnchorCommand)(nil), // 13: fedlic.v1.RefreshAnchorCommand
-	(*KeysRecord)(nil),           // 14: fedlic.v1.KeysRecord
-	(*TrustEntry)(nil),           // 15: fedlic.v1.TrustEntry
-	(*TrustSetCommand)(nil),      // 16: fedlic.v1.TrustSetCommand
-	(*TrustRemoveCommand)(nil),   // 17: fedlic.v1.TrustRemoveCommand
-	(*PeerAnchorCommand)(nil),    // 18: fedlic.v1.PeerAnchorCommand
-	(*PeerAnchorRecord)(nil),     // 19: fedlic.v1.PeerAnchorRecord
-	nil,                          // 20: fedlic.v1.UpdateCommand.SetMetadataEntry
-	(*License)(nil),              // 21: fedlic.v1.License
-	(*Entitlement)(nil),          // 22: fedlic.v1.Entitlement
-	(Status)(0),                  // 23: fedlic.v1.Status
-	(*Member)(nil),               // 24: fedlic.v1.Member
+	(*IssueCommand)(nil),          // 0: fedlic.v1.IssueCommand
+	(*UpdateCommand)(nil),         // 1: fedlic.v1.UpdateCommand
+	(*RevokeCommand)(nil),         // 2: fedlic.v1.RevokeCommand
+	(*ReplaceCommand)(nil),        // 3: fedlic.v1.ReplaceCommand
+	(*ExpireCommand)(nil),         // 4: fedlic.v1.ExpireCommand
+	(*SetMemberCommand)(nil),      // 5: fedlic.v1.SetMemberCommand
+	(*RemoveMemberCommand)(nil),   // 6: fedlic.v1.RemoveMemberCommand
+	(*InitDomainCommand)(nil),     // 7: fedlic.v1.InitDomainCommand
+	(*SnapshotHeader)(nil),        // 8: fedlic.v1.SnapshotHeader
+	(*SigningKeyRecord)(nil),      // 9: fedlic.v1.SigningKeyRecord
+	(*InitKeysCommand)(nil),       // 10: fedlic.v1.InitKeysCommand
+	(*RotateKeyCommand)(nil),      // 11: fedlic.v1.RotateKeyCommand
+	(*RetireKeyCommand)(nil),      // 12: fedlic.v1.RetireKeyCommand
+	(*RefreshAnchorCommand)(nil),  // 13: fedlic.v1.RefreshAnchorCommand
+	(*KeysRecord)(nil),            // 14: fedlic.v1.KeysRecord
+	(*TrustEntry)(nil),            // 15: fedlic.v1.TrustEntry
+	(*TrustSetCommand)(nil),       // 16: fedlic.v1.TrustSetCommand
+	(*TrustRemoveCommand)(nil),    // 17: fedlic.v1.TrustRemoveCommand
+	(*PeerAnchorCommand)(nil),     // 18: fedlic.v1.PeerAnchorCommand
+	(*PeerAnchorRecord)(nil),      // 19: fedlic.v1.PeerAnchorRecord
+	(*PeerRevocationRecord)(nil),  // 20: fedlic.v1.PeerRevocationRecord
+	(*PeerRevocationCommand)(nil), // 21: fedlic.v1.PeerRevocationCommand
+	nil,                           // 22: fedlic.v1.UpdateCommand.SetMetadataEntry
+	(*License)(nil),               // 23: fedlic.v1.License
+	(*Entitlement)(nil),           // 24: fedlic.v1.Entitlement
+	(Status)(0),                   // 25: fedlic.v1.Status
+	(*Member)(nil),                // 26: fedlic.v1.Member
 }
 var file_fedlic_v1_commands_proto_depIdxs = []int32{
-	21, // 0: fedlic.v1.IssueCommand.license:type_name -> fedlic.v1.License
-	22, // 1: fedlic.v1.UpdateCommand.set_entitlements:type_name -> fedlic.v1.Entitlement
-	20, // 2: fedlic.v1.UpdateCommand.set_metadata:type_name -> fedlic.v1.UpdateCommand.SetMetadataEntry
-	23, // 3: fedlic.v1.UpdateCommand.set_status:type_name -> fedlic.v1.Status
-	21, // 4: fedlic.v1.ReplaceCommand.license:type_name -> fedlic.v1.License
-	24, // 5: fedlic.v1.SetMemberCommand.member:type_name -> fedlic.v1.Member
+	23, // 0: fedlic.v1.IssueCommand.license:type_name -> fedlic.v1.License
+	24, // 1: fedlic.v1.UpdateCommand.set_entitlements:type_name -> fedlic.v1.Entitlement
+	22, // 2: fedlic.v1.UpdateCommand.set_metadata:type_name -> fedlic.v1.UpdateCommand.SetMetadataEntry
+	25, // 3: fedlic.v1.UpdateCommand.set_status:type_name -> fedlic.v1.Status
+	23, // 4: fedlic.v1.ReplaceCommand.license:type_name -> fedlic.v1.License
+	26, // 5: fedlic.v1.SetMemberCommand.member:type_name -> fedlic.v1.Member
 	9,  // 6: fedlic.v1.InitKeysCommand.signing_key:type_name -> fedlic.v1.SigningKeyRecord
 	9,  // 7: fedlic.v1.RotateKeyCommand.signing_key:type_name -> fedlic.v1.SigningKeyRecord
 	9,  // 8: fedlic.v1.KeysRecord.keys:type_name -> fedlic.v1.SigningKeyRecord
 	15, // 9: fedlic.v1.TrustSetCommand.entry:type_name -> fedlic.v1.TrustEntry
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	20, // 10: fedlic.v1.PeerRevocationCommand.revocation:type_name -> fedlic.v1.PeerRevocationRecord
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_fedlic_v1_commands_proto_init() }
@@ -1438,7 +1583,7 @@ func file_fedlic_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fedlic_v1_commands_proto_rawDesc), len(file_fedlic_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

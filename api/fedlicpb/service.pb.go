@@ -2706,6 +2706,200 @@ func (x *PeersResponse) GetPeers() []*PeerInfo {
 	return nil
 }
 
+// Federation takes in what peers publish. The gossip layer calls it;
+// operators can push an anchor file by hand.
+type PushRevocationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Notice        []byte                 `protobuf:"bytes,1,opt,name=notice,proto3" json:"notice,omitempty"` // cluster.Encode of a signed RevocationNotice
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushRevocationRequest) Reset() {
+	*x = PushRevocationRequest{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushRevocationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushRevocationRequest) ProtoMessage() {}
+
+func (x *PushRevocationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushRevocationRequest.ProtoReflect.Descriptor instead.
+func (*PushRevocationRequest) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *PushRevocationRequest) GetNotice() []byte {
+	if x != nil {
+		return x.Notice
+	}
+	return nil
+}
+
+type PushRevocationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Unchanged     bool                   `protobuf:"varint,2,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushRevocationResponse) Reset() {
+	*x = PushRevocationResponse{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushRevocationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushRevocationResponse) ProtoMessage() {}
+
+func (x *PushRevocationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushRevocationResponse.ProtoReflect.Descriptor instead.
+func (*PushRevocationResponse) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *PushRevocationResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *PushRevocationResponse) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
+}
+
+type RevocationsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AfterIndex    uint64                 `protobuf:"varint,1,opt,name=after_index,json=afterIndex,proto3" json:"after_index,omitempty"` // only revocations committed after this index
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevocationsRequest) Reset() {
+	*x = RevocationsRequest{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevocationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevocationsRequest) ProtoMessage() {}
+
+func (x *RevocationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevocationsRequest.ProtoReflect.Descriptor instead.
+func (*RevocationsRequest) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *RevocationsRequest) GetAfterIndex() uint64 {
+	if x != nil {
+		return x.AfterIndex
+	}
+	return 0
+}
+
+type RevocationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Notices       [][]byte               `protobuf:"bytes,1,rep,name=notices,proto3" json:"notices,omitempty"`      // signed by this domain's active key
+	Watermark     uint64                 `protobuf:"varint,2,opt,name=watermark,proto3" json:"watermark,omitempty"` // highest revocation index included
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevocationsResponse) Reset() {
+	*x = RevocationsResponse{}
+	mi := &file_fedlic_v1_service_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevocationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevocationsResponse) ProtoMessage() {}
+
+func (x *RevocationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_service_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevocationsResponse.ProtoReflect.Descriptor instead.
+func (*RevocationsResponse) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *RevocationsResponse) GetNotices() [][]byte {
+	if x != nil {
+		return x.Notices
+	}
+	return nil
+}
+
+func (x *RevocationsResponse) GetWatermark() uint64 {
+	if x != nil {
+		return x.Watermark
+	}
+	return 0
+}
+
 var File_fedlic_v1_service_proto protoreflect.FileDescriptor
 
 const file_fedlic_v1_service_proto_rawDesc = "" +
@@ -2896,7 +3090,18 @@ const file_fedlic_v1_service_proto_rawDesc = "" +
 	"\atrusted\x18\x04 \x01(\bR\atrusted\x12)\n" +
 	"\x10root_fingerprint\x18\x05 \x01(\tR\x0frootFingerprint\":\n" +
 	"\rPeersResponse\x12)\n" +
-	"\x05peers\x18\x01 \x03(\v2\x13.fedlic.v1.PeerInfoR\x05peers*w\n" +
+	"\x05peers\x18\x01 \x03(\v2\x13.fedlic.v1.PeerInfoR\x05peers\"/\n" +
+	"\x15PushRevocationRequest\x12\x16\n" +
+	"\x06notice\x18\x01 \x01(\fR\x06notice\"L\n" +
+	"\x16PushRevocationResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1c\n" +
+	"\tunchanged\x18\x02 \x01(\bR\tunchanged\"5\n" +
+	"\x12RevocationsRequest\x12\x1f\n" +
+	"\vafter_index\x18\x01 \x01(\x04R\n" +
+	"afterIndex\"M\n" +
+	"\x13RevocationsResponse\x12\x18\n" +
+	"\anotices\x18\x01 \x03(\fR\anotices\x12\x1c\n" +
+	"\twatermark\x18\x02 \x01(\x04R\twatermark*w\n" +
 	"\vConsistency\x12\x1b\n" +
 	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11CONSISTENCY_STALE\x10\x01\x12\x16\n" +
@@ -2928,11 +3133,13 @@ const file_fedlic_v1_service_proto_rawDesc = "" +
 	"\x05Trust\x12@\n" +
 	"\x03Add\x12\x1a.fedlic.v1.TrustAddRequest\x1a\x1d.fedlic.v1.TrustWriteResponse\x12A\n" +
 	"\x04List\x12\x1b.fedlic.v1.TrustListRequest\x1a\x1c.fedlic.v1.TrustListResponse\x12F\n" +
-	"\x06Remove\x12\x1d.fedlic.v1.TrustRemoveRequest\x1a\x1d.fedlic.v1.TrustWriteResponse2\x93\x01\n" +
+	"\x06Remove\x12\x1d.fedlic.v1.TrustRemoveRequest\x1a\x1d.fedlic.v1.TrustWriteResponse2\xb8\x02\n" +
 	"\n" +
 	"Federation\x12I\n" +
 	"\n" +
-	"PushAnchor\x12\x1c.fedlic.v1.PushAnchorRequest\x1a\x1d.fedlic.v1.PushAnchorResponse\x12:\n" +
+	"PushAnchor\x12\x1c.fedlic.v1.PushAnchorRequest\x1a\x1d.fedlic.v1.PushAnchorResponse\x12U\n" +
+	"\x0ePushRevocation\x12 .fedlic.v1.PushRevocationRequest\x1a!.fedlic.v1.PushRevocationResponse\x12L\n" +
+	"\vRevocations\x12\x1d.fedlic.v1.RevocationsRequest\x1a\x1e.fedlic.v1.RevocationsResponse\x12:\n" +
 	"\x05Peers\x12\x17.fedlic.v1.PeersRequest\x1a\x18.fedlic.v1.PeersResponseB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
 
 var (
@@ -2948,7 +3155,7 @@ func file_fedlic_v1_service_proto_rawDescGZIP() []byte {
 }
 
 var file_fedlic_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fedlic_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_fedlic_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_fedlic_v1_service_proto_goTypes = []any{
 	(Consistency)(0),                   // 0: fedlic.v1.Consistency
 	(*ReadMeta)(nil),                   // 1: fedlic.v1.ReadMeta
@@ -2997,41 +3204,45 @@ var file_fedlic_v1_service_proto_goTypes = []any{
 	(*PeersRequest)(nil),               // 44: fedlic.v1.PeersRequest
 	(*PeerInfo)(nil),                   // 45: fedlic.v1.PeerInfo
 	(*PeersResponse)(nil),              // 46: fedlic.v1.PeersResponse
-	nil,                                // 47: fedlic.v1.IssueRequest.MetadataEntry
-	nil,                                // 48: fedlic.v1.UpdateRequest.SetMetadataEntry
-	nil,                                // 49: fedlic.v1.ReplaceRequest.MetadataEntry
-	(*Entitlement)(nil),                // 50: fedlic.v1.Entitlement
-	(*License)(nil),                    // 51: fedlic.v1.License
-	(Status)(0),                        // 52: fedlic.v1.Status
-	(*Member)(nil),                     // 53: fedlic.v1.Member
-	(*TrustEntry)(nil),                 // 54: fedlic.v1.TrustEntry
+	(*PushRevocationRequest)(nil),      // 47: fedlic.v1.PushRevocationRequest
+	(*PushRevocationResponse)(nil),     // 48: fedlic.v1.PushRevocationResponse
+	(*RevocationsRequest)(nil),         // 49: fedlic.v1.RevocationsRequest
+	(*RevocationsResponse)(nil),        // 50: fedlic.v1.RevocationsResponse
+	nil,                                // 51: fedlic.v1.IssueRequest.MetadataEntry
+	nil,                                // 52: fedlic.v1.UpdateRequest.SetMetadataEntry
+	nil,                                // 53: fedlic.v1.ReplaceRequest.MetadataEntry
+	(*Entitlement)(nil),                // 54: fedlic.v1.Entitlement
+	(*License)(nil),                    // 55: fedlic.v1.License
+	(Status)(0),                        // 56: fedlic.v1.Status
+	(*Member)(nil),                     // 57: fedlic.v1.Member
+	(*TrustEntry)(nil),                 // 58: fedlic.v1.TrustEntry
 }
 var file_fedlic_v1_service_proto_depIdxs = []int32{
-	50, // 0: fedlic.v1.IssueRequest.entitlements:type_name -> fedlic.v1.Entitlement
-	47, // 1: fedlic.v1.IssueRequest.metadata:type_name -> fedlic.v1.IssueRequest.MetadataEntry
-	51, // 2: fedlic.v1.WriteResponse.license:type_name -> fedlic.v1.License
-	51, // 3: fedlic.v1.WriteResponse.replaced:type_name -> fedlic.v1.License
+	54, // 0: fedlic.v1.IssueRequest.entitlements:type_name -> fedlic.v1.Entitlement
+	51, // 1: fedlic.v1.IssueRequest.metadata:type_name -> fedlic.v1.IssueRequest.MetadataEntry
+	55, // 2: fedlic.v1.WriteResponse.license:type_name -> fedlic.v1.License
+	55, // 3: fedlic.v1.WriteResponse.replaced:type_name -> fedlic.v1.License
 	0,  // 4: fedlic.v1.GetRequest.consistency:type_name -> fedlic.v1.Consistency
-	51, // 5: fedlic.v1.GetResponse.license:type_name -> fedlic.v1.License
+	55, // 5: fedlic.v1.GetResponse.license:type_name -> fedlic.v1.License
 	1,  // 6: fedlic.v1.GetResponse.meta:type_name -> fedlic.v1.ReadMeta
 	0,  // 7: fedlic.v1.ListRequest.consistency:type_name -> fedlic.v1.Consistency
-	51, // 8: fedlic.v1.ListResponse.licenses:type_name -> fedlic.v1.License
+	55, // 8: fedlic.v1.ListResponse.licenses:type_name -> fedlic.v1.License
 	1,  // 9: fedlic.v1.ListResponse.meta:type_name -> fedlic.v1.ReadMeta
-	50, // 10: fedlic.v1.UpdateRequest.set_entitlements:type_name -> fedlic.v1.Entitlement
-	48, // 11: fedlic.v1.UpdateRequest.set_metadata:type_name -> fedlic.v1.UpdateRequest.SetMetadataEntry
-	52, // 12: fedlic.v1.UpdateRequest.set_status:type_name -> fedlic.v1.Status
-	50, // 13: fedlic.v1.ReplaceRequest.entitlements:type_name -> fedlic.v1.Entitlement
-	49, // 14: fedlic.v1.ReplaceRequest.metadata:type_name -> fedlic.v1.ReplaceRequest.MetadataEntry
+	54, // 10: fedlic.v1.UpdateRequest.set_entitlements:type_name -> fedlic.v1.Entitlement
+	52, // 11: fedlic.v1.UpdateRequest.set_metadata:type_name -> fedlic.v1.UpdateRequest.SetMetadataEntry
+	56, // 12: fedlic.v1.UpdateRequest.set_status:type_name -> fedlic.v1.Status
+	54, // 13: fedlic.v1.ReplaceRequest.entitlements:type_name -> fedlic.v1.Entitlement
+	53, // 14: fedlic.v1.ReplaceRequest.metadata:type_name -> fedlic.v1.ReplaceRequest.MetadataEntry
 	0,  // 15: fedlic.v1.CheckRequest.consistency:type_name -> fedlic.v1.Consistency
 	1,  // 16: fedlic.v1.VerifyResponse.meta:type_name -> fedlic.v1.ReadMeta
 	1,  // 17: fedlic.v1.CheckResponse.meta:type_name -> fedlic.v1.ReadMeta
-	52, // 18: fedlic.v1.CheckResponse.status:type_name -> fedlic.v1.Status
+	56, // 18: fedlic.v1.CheckResponse.status:type_name -> fedlic.v1.Status
 	18, // 19: fedlic.v1.DomainStatusResponse.keys:type_name -> fedlic.v1.KeyInfo
-	53, // 20: fedlic.v1.StatusResponse.members:type_name -> fedlic.v1.Member
-	53, // 21: fedlic.v1.MembersResponse.members:type_name -> fedlic.v1.Member
-	54, // 22: fedlic.v1.TrustAddRequest.entry:type_name -> fedlic.v1.TrustEntry
+	57, // 20: fedlic.v1.StatusResponse.members:type_name -> fedlic.v1.Member
+	57, // 21: fedlic.v1.MembersResponse.members:type_name -> fedlic.v1.Member
+	58, // 22: fedlic.v1.TrustAddRequest.entry:type_name -> fedlic.v1.TrustEntry
 	0,  // 23: fedlic.v1.TrustListRequest.consistency:type_name -> fedlic.v1.Consistency
-	54, // 24: fedlic.v1.TrustListResponse.entries:type_name -> fedlic.v1.TrustEntry
+	58, // 24: fedlic.v1.TrustListResponse.entries:type_name -> fedlic.v1.TrustEntry
 	1,  // 25: fedlic.v1.TrustListResponse.meta:type_name -> fedlic.v1.ReadMeta
 	45, // 26: fedlic.v1.PeersResponse.peers:type_name -> fedlic.v1.PeerInfo
 	2,  // 27: fedlic.v1.Licenses.Issue:input_type -> fedlic.v1.IssueRequest
@@ -3057,33 +3268,37 @@ var file_fedlic_v1_service_proto_depIdxs = []int32{
 	38, // 47: fedlic.v1.Trust.List:input_type -> fedlic.v1.TrustListRequest
 	40, // 48: fedlic.v1.Trust.Remove:input_type -> fedlic.v1.TrustRemoveRequest
 	42, // 49: fedlic.v1.Federation.PushAnchor:input_type -> fedlic.v1.PushAnchorRequest
-	44, // 50: fedlic.v1.Federation.Peers:input_type -> fedlic.v1.PeersRequest
-	3,  // 51: fedlic.v1.Licenses.Issue:output_type -> fedlic.v1.WriteResponse
-	5,  // 52: fedlic.v1.Licenses.Get:output_type -> fedlic.v1.GetResponse
-	7,  // 53: fedlic.v1.Licenses.List:output_type -> fedlic.v1.ListResponse
-	3,  // 54: fedlic.v1.Licenses.Update:output_type -> fedlic.v1.WriteResponse
-	3,  // 55: fedlic.v1.Licenses.Revoke:output_type -> fedlic.v1.WriteResponse
-	3,  // 56: fedlic.v1.Licenses.Replace:output_type -> fedlic.v1.WriteResponse
-	15, // 57: fedlic.v1.Licenses.Check:output_type -> fedlic.v1.CheckResponse
-	14, // 58: fedlic.v1.Licenses.Verify:output_type -> fedlic.v1.VerifyResponse
-	17, // 59: fedlic.v1.Domain.Status:output_type -> fedlic.v1.DomainStatusResponse
-	20, // 60: fedlic.v1.Domain.Anchor:output_type -> fedlic.v1.AnchorResponse
-	23, // 61: fedlic.v1.Domain.RotateKey:output_type -> fedlic.v1.KeyChangeResponse
-	23, // 62: fedlic.v1.Domain.RetireKey:output_type -> fedlic.v1.KeyChangeResponse
-	25, // 63: fedlic.v1.Cluster.Status:output_type -> fedlic.v1.StatusResponse
-	27, // 64: fedlic.v1.Cluster.Members:output_type -> fedlic.v1.MembersResponse
-	29, // 65: fedlic.v1.Cluster.Join:output_type -> fedlic.v1.JoinResponse
-	31, // 66: fedlic.v1.Cluster.Remove:output_type -> fedlic.v1.RemoveResponse
-	33, // 67: fedlic.v1.Cluster.TransferLeadership:output_type -> fedlic.v1.TransferLeadershipResponse
-	34, // 68: fedlic.v1.Snapshot.Save:output_type -> fedlic.v1.SnapshotChunk
-	36, // 69: fedlic.v1.Snapshot.Restore:output_type -> fedlic.v1.RestoreResponse
-	41, // 70: fedlic.v1.Trust.Add:output_type -> fedlic.v1.TrustWriteResponse
-	39, // 71: fedlic.v1.Trust.List:output_type -> fedlic.v1.TrustListResponse
-	41, // 72: fedlic.v1.Trust.Remove:output_type -> fedlic.v1.TrustWriteResponse
-	43, // 73: fedlic.v1.Federation.PushAnchor:output_type -> fedlic.v1.PushAnchorResponse
-	46, // 74: fedlic.v1.Federation.Peers:output_type -> fedlic.v1.PeersResponse
-	51, // [51:75] is the sub-list for method output_type
-	27, // [27:51] is the sub-list for method input_type
+	47, // 50: fedlic.v1.Federation.PushRevocation:input_type -> fedlic.v1.PushRevocationRequest
+	49, // 51: fedlic.v1.Federation.Revocations:input_type -> fedlic.v1.RevocationsRequest
+	44, // 52: fedlic.v1.Federation.Peers:input_type -> fedlic.v1.PeersRequest
+	3,  // 53: fedlic.v1.Licenses.Issue:output_type -> fedlic.v1.WriteResponse
+	5,  // 54: fedlic.v1.Licenses.Get:output_type -> fedlic.v1.GetResponse
+	7,  // 55: fedlic.v1.Licenses.List:output_type -> fedlic.v1.ListResponse
+	3,  // 56: fedlic.v1.Licenses.Update:output_type -> fedlic.v1.WriteResponse
+	3,  // 57: fedlic.v1.Licenses.Revoke:output_type -> fedlic.v1.WriteResponse
+	3,  // 58: fedlic.v1.Licenses.Replace:output_type -> fedlic.v1.WriteResponse
+	15, // 59: fedlic.v1.Licenses.Check:output_type -> fedlic.v1.CheckResponse
+	14, // 60: fedlic.v1.Licenses.Verify:output_type -> fedlic.v1.VerifyResponse
+	17, // 61: fedlic.v1.Domain.Status:output_type -> fedlic.v1.DomainStatusResponse
+	20, // 62: fedlic.v1.Domain.Anchor:output_type -> fedlic.v1.AnchorResponse
+	23, // 63: fedlic.v1.Domain.RotateKey:output_type -> fedlic.v1.KeyChangeResponse
+	23, // 64: fedlic.v1.Domain.RetireKey:output_type -> fedlic.v1.KeyChangeResponse
+	25, // 65: fedlic.v1.Cluster.Status:output_type -> fedlic.v1.StatusResponse
+	27, // 66: fedlic.v1.Cluster.Members:output_type -> fedlic.v1.MembersResponse
+	29, // 67: fedlic.v1.Cluster.Join:output_type -> fedlic.v1.JoinResponse
+	31, // 68: fedlic.v1.Cluster.Remove:output_type -> fedlic.v1.RemoveResponse
+	33, // 69: fedlic.v1.Cluster.TransferLeadership:output_type -> fedlic.v1.TransferLeadershipResponse
+	34, // 70: fedlic.v1.Snapshot.Save:output_type -> fedlic.v1.SnapshotChunk
+	36, // 71: fedlic.v1.Snapshot.Restore:output_type -> fedlic.v1.RestoreResponse
+	41, // 72: fedlic.v1.Trust.Add:output_type -> fedlic.v1.TrustWriteResponse
+	39, // 73: fedlic.v1.Trust.List:output_type -> fedlic.v1.TrustListResponse
+	41, // 74: fedlic.v1.Trust.Remove:output_type -> fedlic.v1.TrustWriteResponse
+	43, // 75: fedlic.v1.Federation.PushAnchor:output_type -> fedlic.v1.PushAnchorResponse
+	48, // 76: fedlic.v1.Federation.PushRevocation:output_type -> fedlic.v1.PushRevocationResponse
+	50, // 77: fedlic.v1.Federation.Revocations:output_type -> fedlic.v1.RevocationsResponse
+	46, // 78: fedlic.v1.Federation.Peers:output_type -> fedlic.v1.PeersResponse
+	53, // [53:79] is the sub-list for method output_type
+	27, // [27:53] is the sub-list for method input_type
 	27, // [27:27] is the sub-list for extension type_name
 	27, // [27:27] is the sub-list for extension extendee
 	0,  // [0:27] is the sub-list for field type_name
@@ -3102,7 +3317,7 @@ func file_fedlic_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fedlic_v1_service_proto_rawDesc), len(file_fedlic_v1_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   49,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

@@ -1175,18 +1175,19 @@ var Trust_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Federation_PushAnchor_FullMethodName = "/fedlic.v1.Federation/PushAnchor"
-	Federation_Peers_FullMethodName      = "/fedlic.v1.Federation/Peers"
+	Federation_PushAnchor_FullMethodName     = "/fedlic.v1.Federation/PushAnchor"
+	Federation_PushRevocation_FullMethodName = "/fedlic.v1.Federation/PushRevocation"
+	Federation_Revocations_FullMethodName    = "/fedlic.v1.Federation/Revocations"
+	Federation_Peers_FullMethodName          = "/fedlic.v1.Federation/Peers"
 )
 
 // FederationClient is the client API for Federation service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
-//
-// Federation takes in what peers publish. The gossip layer calls it;
-// operators can push an anchor file by hand.
 type FederationClient interface {
 	PushAnchor(ctx context.Context, in *PushAnchorRequest, opts ...grpc.CallOption) (*PushAnchorResponse, error)
+	PushRevocation(ctx context.Context, in *PushRevocationRequest, opts ...grpc.CallOption) (*PushRevocationResponse, error)
+	Revocations(ctx context.Context, in *RevocationsRequest, opts ...grpc.CallOption) (*RevocationsResponse, error)
 	Peers(ctx context.Context, in *PeersRequest, opts ...grpc.CallOption) (*PeersResponse, error)
 }
 
@@ -1208,6 +1209,26 @@ func (c *federationClient) PushAnchor(ctx context.Context, in *PushAnchorRequest
 	return out, nil
 }
 
+func (c *federationClient) PushRevocation(ctx context.Context, in *PushRevocationRequest, opts ...grpc.CallOption) (*PushRevocationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PushRevocationResponse)
+	err := c.cc.Invoke(ctx, Federation_PushRevocation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *federationClient) Revocations(ctx context.Context, in *RevocationsRequest, opts ...grpc.CallOption) (*RevocationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevocationsResponse)
+	err := c.cc.Invoke(ctx, Federation_Revocations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *federationClient) Peers(ctx context.Context, in *PeersRequest, opts ...grpc.CallOption) (*PeersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(PeersResponse)
@@ -1221,11 +1242,10 @@ func (c *federationClient) Peers(ctx context.Context, in *PeersRequest, opts ...
 // FederationServer is the server API for Federation service.
 // All implementations must embed UnimplementedFederationServer
 // for forward compatibility.
-//
-// Federation takes in what peers publish. The gossip layer calls it;
-// operators can push an anchor file by hand.
 type FederationServer interface {
 	PushAnchor(context.Context, *PushAnchorRequest) (*PushAnchorResponse, error)
+	PushRevocation(context.Context, *PushRevocationRequest) (*PushRevocationResponse, error)
+	Revocations(context.Context, *RevocationsRequest) (*RevocationsResponse, error)
 	Peers(context.Context, *PeersRequest) (*PeersResponse, error)
 	mustEmbedUnimplementedFederationServer()
 }
@@ -1239,6 +1259,12 @@ type UnimplementedFederationServer struct{}
 
 func (UnimplementedFederationServer) PushAnchor(context.Context, *PushAnchorRequest) (*PushAnchorResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PushAnchor not implemented")
+}
+func (UnimplementedFederationServer) PushRevocation(context.Context, *PushRevocationRequest) (*PushRevocationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PushRevocation not implemented")
+}
+func (UnimplementedFederationServer) Revocations(context.Context, *RevocationsRequest) (*RevocationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Revocations not implemented")
 }
 func (UnimplementedFederationServer) Peers(context.Context, *PeersRequest) (*PeersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Peers not implemented")
@@ -1282,6 +1308,42 @@ func _Federation_PushAnchor_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Federation_PushRevocation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PushRevocationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FederationServer).PushRevocation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Federation_PushRevocation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FederationServer).PushRevocation(ctx, req.(*PushRevocationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Federation_Revocations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevocationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FederationServer).Revocations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Federation_Revocations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FederationServer).Revocations(ctx, req.(*RevocationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Federation_Peers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(PeersRequest)
 	if err := dec(in); err != nil {
@@ -1310,6 +1372,14 @@ var Federation_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PushAnchor",
 			Handler:    _Federation_PushAnchor_Handler,
+		},
+		{
+			MethodName: "PushRevocation",
+			Handler:    _Federation_PushRevocation_Handler,
+		},
+		{
+			MethodName: "Revocations",
+			Handler:    _Federation_Revocations_Handler,
 		},
 		{
 			MethodName: "Peers",

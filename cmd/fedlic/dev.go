@@ -65,18 +65,21 @@ func devCmd() *cobra.Command {
 				return fail("issue sample licenses: %v", err)
 			}
 			printDevHelp(domains, dataDir, ids, tokens)
-			// Until the gossip layer lands, the demo re-pushes each
-			// domain's anchor to the other, so rotations show up.
-			tick := time.NewTicker(10 * time.Second)
+			// Until the gossip layer lands, the demo carries each domain's
+			// anchor and signed revocation notices to the other.
+			tick := time.NewTicker(2 * time.Second)
 			defer tick.Stop()
+			marks := map[string]uint64{}
 			for {
 				select {
 				case <-ctx.Done():
 					fmt.Println("\nstopping the dev federation")
 					return nil
 				case <-tick.C:
-					pushAnchor(ctx, domains[0], domains[1])
-					pushAnchor(ctx, domains[1], domains[0])
+					for _, pair := range [][2]*devDomain{{domains[0], domains[1]}, {domains[1], domains[0]}} {
+						pushAnchor(ctx, pair[0], pair[1])
+						marks[pair[0].name] = pushRevocations(ctx, pair[0], pair[1], marks[pair[0].name])
+					}
 				}
 			}
 		},
@@ -192,6 +195,27 @@ func pushAnchor(ctx context.Context, from, to *devDomain) error {
 	})
 }
 
+// pushRevocations carries from's signed revocation notices committed
+// after mark to to, and returns the new mark.
+func pushRevocations(ctx context.Context, from, to *devDomain, mark uint64) uint64 {
+	withClient(from.addr(0), func(fc *client.Client) error {
+		r, err := fc.Federation.Revocations(ctx, &pb.RevocationsRequest{AfterIndex: mark})
+		if err != nil {
+			return err
+		}
+		return withClient(to.addr(0), func(tc *client.Client) error {
+			for _, n := range r.GetNotices() {
+				if _, err := tc.Federation.PushRevocation(ctx, &pb.PushRevocationRequest{Notice: n}); err != nil {
+					return err
+				}
+			}
+			mark = r.GetWatermark()
+			return nil
+		})
+	})
+	return mark
+}
+
 func seedDev(ctx context.Context, domains []*devDomain) (ids map[string][]string, tokens map[string]string, err error) {
 	ids, tokens = map[string][]string{}, map[string]string{}
 	year := (365 * 24 * time.Hour).Milliseconds()
@@ -238,7 +262,7 @@ func printDevHelp(domains []*devDomain, dir string, ids map[string][]string, tok
 	}
 	fmt.Printf("  data and logs in %s\n\n", dir)
 	fmt.Printf("sample licenses: acme %v, partner %v\n", ids["acme"], ids["partner"])
-	fmt.Println("each domain trusts the other for the other's scope only; anchors are pushed every 10s (gossip comes later)")
+	fmt.Println("each domain trusts the other for the other's scope only; anchors and revocations are carried every 2s (gossip comes later)")
 	a, p := domains[0].addr(1), domains[1].addr(1)
 	fmt.Printf("\ntry, in another terminal:\n")
 	fmt.Printf("  fedlic cluster status --addr %s\n", a)
@@ -251,5 +275,7 @@ func printDevHelp(domains []*devDomain, dir string, ids map[string][]string, tok
 	fmt.Printf("  fedlic license verify --addr %s %s\n", a, tokens["partner"])
 	fmt.Printf("  fedlic check --addr %s --token %s --feature dashboards --amount 3\n", a, tokens["partner"])
 	fmt.Printf("  fedlic license revoke --addr %s %s --reason 'contract ended'\n", a, ids["acme"][0])
+	fmt.Printf("  # revoke it in partner, then repeat the cross-domain check on acme:\n")
+	fmt.Printf("  fedlic license revoke --addr %s %s --reason 'contract ended'\n", p, ids["partner"][0])
 	fmt.Println("\nready; press Ctrl-C to stop")
 }
