@@ -82,3 +82,24 @@ func (s *state) sortedPeerRevs() []*pb.PeerRevocationRecord {
 func sortByRevocation(ls []*License) {
 	sort.Slice(ls, func(i, j int) bool { return ls[i].Revocation.Index < ls[j].Revocation.Index })
 }
+
+// PeerWatermark is the highest peer-domain index of a revocation
+// recorded from domain: anti-entropy asks the peer for what follows.
+func (f *FSM) PeerWatermark(domain string) uint64 {
+	var w uint64
+	f.view(func(s *state) {
+		for _, r := range s.peerRevs {
+			if r.GetDomain() == domain && r.GetIndex() > w {
+				w = r.GetIndex()
+			}
+		}
+	})
+	return w
+}
+
+// RevocationWatermark is the index of this domain's newest revocation.
+func (f *FSM) RevocationWatermark() uint64 {
+	var w uint64
+	f.view(func(s *state) { w = s.revMark })
+	return w
+}

@@ -38,6 +38,7 @@ type state struct {
 	trust    map[string]*pb.TrustEntry
 	peers    map[string]*pb.PeerAnchorRecord // newest anchor of each trusted peer
 	peerRevs map[string]*pb.PeerRevocationRecord
+	revMark  uint64 // index of the newest revocation in this domain (derived)
 }
 
 func newState() *state {
@@ -89,6 +90,9 @@ func (s *state) put(l *License) {
 		}
 	}
 	s.byLP.ReplaceOrInsert(lpKey{l.Licensee, l.Product, l.ID})
+	if l.Revocation != nil && l.Revocation.Index > s.revMark {
+		s.revMark = l.Revocation.Index
+	}
 	if expires(l) {
 		s.byExpiry.ReplaceOrInsert(expKey{l.NotAfter, l.ID})
 	}

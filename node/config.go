@@ -25,8 +25,12 @@ type Config struct {
 	Join      []string `hcl:"join,optional"`
 	Voter     *bool    `hcl:"voter,optional"`
 	Scope     []string `hcl:"scope,optional"` // products this domain may license; default ["*"]
-	LogLevel  string   `hcl:"log_level,optional"`
-	LogJSON   bool     `hcl:"log_json,optional"`
+
+	GossipAddr string   `hcl:"gossip_addr,optional"` // host:port for the federation pool; empty: no gossip
+	GossipJoin []string `hcl:"gossip_join,optional"`
+	GossipFast bool     `hcl:"gossip_fast,optional"` // memberlist's LAN timing (one host, tests)
+	LogLevel   string   `hcl:"log_level,optional"`
+	LogJSON    bool     `hcl:"log_json,optional"`
 
 	// Raft tuning. Strings in the file ("300ms"), durations in code.
 	HeartbeatTimeout   string `hcl:"heartbeat_timeout,optional"`

@@ -57,12 +57,35 @@ func (n *Node) Peers() *pb.PeersResponse {
 	for _, p := range n.fsm.Peers() {
 		stored[p.GetDomain()] = p
 	}
+	infos := map[string]*pb.PeerInfo{}
+	get := func(d string) *pb.PeerInfo {
+		if infos[d] == nil {
+			infos[d] = &pb.PeerInfo{Domain: d}
+			resp.Peers = append(resp.Peers, infos[d])
+		}
+		return infos[d]
+	}
 	for _, t := range n.fsm.Trust() {
-		pi := &pb.PeerInfo{Domain: t.GetDomain(), Trusted: true, RootFingerprint: t.GetRootFingerprint()}
+		pi := get(t.GetDomain())
+		pi.Trusted, pi.RootFingerprint = true, t.GetRootFingerprint()
+		pi.RevocationWatermark = n.fsm.PeerWatermark(t.GetDomain())
 		if p, ok := stored[t.GetDomain()]; ok {
 			pi.AnchorSerial, pi.ReceivedUnixNano = p.GetSerial(), p.GetReceivedUnixNano()
 		}
-		resp.Peers = append(resp.Peers, pi)
+	}
+	if pool := n.pool.Load(); pool != nil {
+		for _, m := range pool.Members() {
+			if m.MetaErr != nil || m.Meta.Domain == n.fsm.Domain() {
+				continue
+			}
+			pi := get(m.Meta.Domain)
+			switch m.State {
+			case "alive":
+				pi.LiveMembers = append(pi.LiveMembers, m.Meta.NodeID)
+			default:
+				pi.DeadMembers = append(pi.DeadMembers, m.Meta.NodeID)
+			}
+		}
 	}
 	return resp
 }

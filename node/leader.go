@@ -61,6 +61,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		}
 		break
 	}
+	go n.gossipLoop(ctx)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fedlic/fedlic/cluster"
 	"github.com/fedlic/fedlic/fsm"
 	"github.com/fedlic/fedlic/transport"
 	"github.com/hashicorp/go-hclog"
@@ -40,6 +41,7 @@ type Node struct {
 	catchUpTarget uint64 // raft's last log index when the node started
 
 	anchors anchorCache
+	pool    atomic.Pointer[cluster.Pool] // set once gossip starts, after raft
 
 	connsMu sync.Mutex
 	conns   map[string]*grpc.ClientConn
@@ -162,11 +164,16 @@ func (n *Node) openRaft() error {
 // Call it once the gRPC server is serving, because the leader records
 // this node's gRPC address. It retries until ctx ends.
 func (n *Node) Start(ctx context.Context) error {
-	if len(n.cfg.Join) == 0 || n.hasJoined() {
-		return nil
+	if len(n.cfg.Join) > 0 && !n.hasJoined() {
+		if err := n.joinPeers(ctx); err != nil {
+			return err
+		}
 	}
-	return n.joinPeers(ctx)
+	return n.startGossip()
 }
+
+// Pool is the gossip pool, or nil when gossip is off.
+func (n *Node) Pool() *cluster.Pool { return n.pool.Load() }
 
 // hasJoined reports whether raft already knows this node as a member
 // (it has existing state from an earlier run).
@@ -188,6 +195,9 @@ func (n *Node) Shutdown() error {
 	var err error
 	n.shutOnce.Do(func() {
 		n.cancel()
+		if p := n.pool.Load(); p != nil {
+			p.Shutdown()
+		}
 		if n.raft != nil {
 			err = n.raft.Shutdown().Error()
 		}

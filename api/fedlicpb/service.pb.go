@@ -2587,14 +2587,18 @@ func (*PeersRequest) Descriptor() ([]byte, []int) {
 }
 
 type PeerInfo struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	Domain           string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
-	AnchorSerial     uint64                 `protobuf:"varint,2,opt,name=anchor_serial,json=anchorSerial,proto3" json:"anchor_serial,omitempty"`
-	ReceivedUnixNano int64                  `protobuf:"varint,3,opt,name=received_unix_nano,json=receivedUnixNano,proto3" json:"received_unix_nano,omitempty"`
-	Trusted          bool                   `protobuf:"varint,4,opt,name=trusted,proto3" json:"trusted,omitempty"`
-	RootFingerprint  string                 `protobuf:"bytes,5,opt,name=root_fingerprint,json=rootFingerprint,proto3" json:"root_fingerprint,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Domain              string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	AnchorSerial        uint64                 `protobuf:"varint,2,opt,name=anchor_serial,json=anchorSerial,proto3" json:"anchor_serial,omitempty"`
+	ReceivedUnixNano    int64                  `protobuf:"varint,3,opt,name=received_unix_nano,json=receivedUnixNano,proto3" json:"received_unix_nano,omitempty"`
+	Trusted             bool                   `protobuf:"varint,4,opt,name=trusted,proto3" json:"trusted,omitempty"`
+	RootFingerprint     string                 `protobuf:"bytes,5,opt,name=root_fingerprint,json=rootFingerprint,proto3" json:"root_fingerprint,omitempty"`
+	LiveMembers         []string               `protobuf:"bytes,6,rep,name=live_members,json=liveMembers,proto3" json:"live_members,omitempty"`                          // from gossip
+	SuspectMembers      []string               `protobuf:"bytes,7,rep,name=suspect_members,json=suspectMembers,proto3" json:"suspect_members,omitempty"`                 // from gossip (reserved: memberlist reports no suspicion events)
+	DeadMembers         []string               `protobuf:"bytes,9,rep,name=dead_members,json=deadMembers,proto3" json:"dead_members,omitempty"`                          // from gossip: failed or left
+	RevocationWatermark uint64                 `protobuf:"varint,8,opt,name=revocation_watermark,json=revocationWatermark,proto3" json:"revocation_watermark,omitempty"` // newest peer revocation index recorded here
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *PeerInfo) Reset() {
@@ -2660,6 +2664,34 @@ func (x *PeerInfo) GetRootFingerprint() string {
 		return x.RootFingerprint
 	}
 	return ""
+}
+
+func (x *PeerInfo) GetLiveMembers() []string {
+	if x != nil {
+		return x.LiveMembers
+	}
+	return nil
+}
+
+func (x *PeerInfo) GetSuspectMembers() []string {
+	if x != nil {
+		return x.SuspectMembers
+	}
+	return nil
+}
+
+func (x *PeerInfo) GetDeadMembers() []string {
+	if x != nil {
+		return x.DeadMembers
+	}
+	return nil
+}
+
+func (x *PeerInfo) GetRevocationWatermark() uint64 {
+	if x != nil {
+		return x.RevocationWatermark
+	}
+	return 0
 }
 
 type PeersResponse struct {
@@ -3082,13 +3114,17 @@ const file_fedlic_v1_service_proto_rawDesc = "" +
 	"\x06serial\x18\x02 \x01(\x04R\x06serial\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x04R\x05index\x12\x1c\n" +
 	"\tunchanged\x18\x04 \x01(\bR\tunchanged\"\x0e\n" +
-	"\fPeersRequest\"\xba\x01\n" +
+	"\fPeersRequest\"\xdc\x02\n" +
 	"\bPeerInfo\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12#\n" +
 	"\ranchor_serial\x18\x02 \x01(\x04R\fanchorSerial\x12,\n" +
 	"\x12received_unix_nano\x18\x03 \x01(\x03R\x10receivedUnixNano\x12\x18\n" +
 	"\atrusted\x18\x04 \x01(\bR\atrusted\x12)\n" +
-	"\x10root_fingerprint\x18\x05 \x01(\tR\x0frootFingerprint\":\n" +
+	"\x10root_fingerprint\x18\x05 \x01(\tR\x0frootFingerprint\x12!\n" +
+	"\flive_members\x18\x06 \x03(\tR\vliveMembers\x12'\n" +
+	"\x0fsuspect_members\x18\a \x03(\tR\x0esuspectMembers\x12!\n" +
+	"\fdead_members\x18\t \x03(\tR\vdeadMembers\x121\n" +
+	"\x14revocation_watermark\x18\b \x01(\x04R\x13revocationWatermark\":\n" +
 	"\rPeersResponse\x12)\n" +
 	"\x05peers\x18\x01 \x03(\v2\x13.fedlic.v1.PeerInfoR\x05peers\"/\n" +
 	"\x15PushRevocationRequest\x12\x16\n" +

@@ -47,7 +47,9 @@ func federationCmd() *cobra.Command {
 			out := []map[string]any{}
 			for _, p := range r.GetPeers() {
 				out = append(out, map[string]any{"domain": p.GetDomain(), "trusted": p.GetTrusted(), "root_fingerprint": p.GetRootFingerprint(),
-					"anchor_serial": p.GetAnchorSerial(), "anchor_received": timeStr(p.GetReceivedUnixNano())})
+					"anchor_serial": p.GetAnchorSerial(), "anchor_received": timeStr(p.GetReceivedUnixNano()),
+					"live": nonNil(p.GetLiveMembers()), "dead": nonNil(p.GetDeadMembers()),
+					"revocation_watermark": p.GetRevocationWatermark()})
 			}
 			return lf.print(map[string]any{"domains": out})
 		},
@@ -55,4 +57,11 @@ func federationCmd() *cobra.Command {
 	addClientFlags(domains, &lf)
 	c.AddCommand(push, domains)
 	return c
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
