@@ -43,6 +43,15 @@ bench: build
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/fedlic-bench ./cmd/fedlic-bench
 	./$(BIN)/fedlic-bench all --fedlic $(BIN)/fedlic
 
+# Long chaos: process mode (kill -9, SIGSTOP, restarts under load,
+# porcupine + lost-write + revocation checks), then docker partitions.
+# A 45 s process-mode run and the planted-bug run are part of make test.
+CHAOS_SECS ?= 600
+chaos: build
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/fedlic-chaos ./cmd/fedlic-chaos
+	./$(BIN)/fedlic-chaos --fedlic $(BIN)/fedlic --duration $(CHAOS_SECS)s
+	scripts/chaos-docker.sh $(CHAOS_SECS)
+
 # Partitions for real: a FROM-scratch image, a Compose domain on its own
 # network, docker network disconnect / docker pause under load.
 CHAOS_DOCKER_SECS ?= 300
