@@ -8,6 +8,7 @@ import (
 	"time"
 
 	pb "github.com/fedlic/fedlic/api/fedlicpb"
+	"github.com/fedlic/fedlic/node"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -277,4 +278,19 @@ func TestRestartedReplicaDoesNotDenyBeforeCatchingUp(t *testing.T) {
 		}
 		return err == nil && ck.GetAllowed(), fmt.Sprint(err)
 	})
+}
+
+func TestNeverAppliedClassification(t *testing.T) {
+	cases := map[error]bool{
+		status.Error(codes.Unavailable, "connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused\""): true,
+		status.Error(codes.Unavailable, node.ErrNoLeader.Error()):          true,
+		status.Error(codes.Unavailable, node.ErrNotLeader.Error()):         false, // may have committed
+		status.Error(codes.DeadlineExceeded, "deadline exceeded"):          false,
+		status.Error(codes.InvalidArgument, "connect: connection refused"): false,
+	}
+	for err, want := range cases {
+		if got := node.NeverApplied(err); got != want {
+			t.Errorf("NeverApplied(%v) = %v, want %v", err, got, want)
+		}
+	}
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	pb "github.com/fedlic/fedlic/api/fedlicpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // ForwardedKey marks a request a node forwarded to the leader, so a
@@ -93,19 +96,50 @@ func (n *Node) conn(addr string) (*grpc.ClientConn, error) {
 
 func forward[Req, Resp any](n *Node, ctx context.Context, req Req, call func(*grpc.ClientConn, context.Context, Req) (Resp, error)) (Resp, bool, error) {
 	var zero Resp
-	if n.IsLeader() {
-		return zero, false, nil
+	deadline := time.Now().Add(leaderHold)
+	for {
+		if n.IsLeader() {
+			return zero, false, nil
+		}
+		conn, fctx, err := n.leaderConn(ctx)
+		if errors.Is(err, errLocalLeader) {
+			return zero, false, nil // won the election while waiting
+		}
+		if err != nil {
+			return zero, true, err
+		}
+		resp, err := call(conn, fctx, req)
+		if err == nil || !neverApplied(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return resp, true, err
+		}
+		// The leader we knew is gone or not ready; the request never
+		// reached a state machine, so it is safe to try the new leader.
+		select {
+		case <-ctx.Done():
+			return resp, true, err
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	conn, fctx, err := n.leaderConn(ctx)
-	if errors.Is(err, errLocalLeader) {
-		return zero, false, nil // won the election while waiting
+}
+
+// neverApplied reports whether a forwarding error proves the request was
+// not applied: the leader's address refused the connection, or the node
+// there answered that it has no leader or is not ready. "Leadership
+// lost" answers are not in this set: a write may have committed.
+func neverApplied(err error) bool {
+	s, ok := status.FromError(err)
+	if !ok || s.Code() != codes.Unavailable {
+		return false
 	}
-	if err != nil {
-		return zero, true, err
-	}
-	resp, err := call(conn, fctx, req)
-	return resp, true, err
+	msg := s.Message()
+	return strings.Contains(msg, "connect: connection refused") ||
+		strings.HasPrefix(msg, ErrNoLeader.Error()) || strings.HasPrefix(msg, ErrNotReady.Error()) ||
+		strings.HasPrefix(msg, ErrCatchingUp.Error())
 }
 
 func licensesClient(c *grpc.ClientConn) pb.LicensesClient { return pb.NewLicensesClient(c) }
 func clusterClient(c *grpc.ClientConn) pb.ClusterClient   { return pb.NewClusterClient(c) }
+
+// NeverApplied is neverApplied, exported for tests and clients that
+// want the same retry rule.
+func NeverApplied(err error) bool { return neverApplied(err) }
