@@ -28,7 +28,7 @@ func (d *devDomain) addr(i int) string { return d.agents[i].Addr() }
 
 func devCmd() *cobra.Command {
 	var dataDir, host string
-	var grpcBase, raftBase int
+	var grpcBase, raftBase, gossipBase int
 	c := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a demo federation on loopback (domains acme and partner, three nodes each) until Ctrl-C",
@@ -52,8 +52,9 @@ func devCmd() *cobra.Command {
 					}
 				}
 			}()
+			seed := fmt.Sprintf("%s:%d", host, gossipBase)
 			for i, d := range domains {
-				if err := startDevDomain(ctx, d, dataDir, host, grpcBase+10*i, raftBase+10*i); err != nil {
+				if err := startDevDomain(ctx, d, dataDir, host, grpcBase+10*i, raftBase+10*i, gossipBase+10*i, seed); err != nil {
 					return fail("%v", err)
 				}
 			}
@@ -65,39 +66,29 @@ func devCmd() *cobra.Command {
 				return fail("issue sample licenses: %v", err)
 			}
 			printDevHelp(domains, dataDir, ids, tokens)
-			// Until the gossip layer lands, the demo carries each domain's
-			// anchor and signed revocation notices to the other.
-			tick := time.NewTicker(2 * time.Second)
-			defer tick.Stop()
-			marks := map[string]uint64{}
-			for {
-				select {
-				case <-ctx.Done():
-					fmt.Println("\nstopping the dev federation")
-					return nil
-				case <-tick.C:
-					for _, pair := range [][2]*devDomain{{domains[0], domains[1]}, {domains[1], domains[0]}} {
-						pushAnchor(ctx, pair[0], pair[1])
-						marks[pair[0].name] = pushRevocations(ctx, pair[0], pair[1], marks[pair[0].name])
-					}
-				}
-			}
+			<-ctx.Done()
+			fmt.Println("\nstopping the dev federation")
+			return nil
 		},
 	}
 	c.Flags().StringVar(&dataDir, "data-dir", "", "keep data here (default: a temporary folder removed on exit)")
 	c.Flags().StringVar(&host, "host", "127.0.0.1", "loopback address to bind")
 	c.Flags().IntVar(&grpcBase, "grpc-port", 7400, "first gRPC port: acme uses it and the next two, partner the same +10")
 	c.Flags().IntVar(&raftBase, "raft-port", 7500, "first raft port: acme uses it and the next two, partner the same +10")
+	c.Flags().IntVar(&gossipBase, "gossip-port", 7600, "first gossip port (TCP and UDP): acme uses it and the next two, partner the same +10")
 	return c
 }
 
-func startDevDomain(ctx context.Context, d *devDomain, dir, host string, grpcBase, raftBase int) error {
+func startDevDomain(ctx context.Context, d *devDomain, dir, host string, grpcBase, raftBase, gossipBase int, seed string) error {
 	for i := 0; i < 3; i++ {
 		id := fmt.Sprintf("%s-%d", d.name, i+1)
 		cfg := node.Config{
 			Domain: d.name, NodeID: id, DataDir: filepath.Join(dir, id), Scope: []string{d.scope},
 			RaftAddr: fmt.Sprintf("%s:%d", host, raftBase+i), GRPCAddr: fmt.Sprintf("%s:%d", host, grpcBase+i),
-			Bootstrap: i == 0,
+			Bootstrap: i == 0, GossipAddr: fmt.Sprintf("%s:%d", host, gossipBase+i), GossipFast: true,
+		}
+		if cfg.GossipAddr != seed {
+			cfg.GossipJoin = []string{seed}
 		}
 		if i > 0 {
 			cfg.Join = []string{d.addr(0)}
@@ -174,6 +165,8 @@ func federateDev(ctx context.Context, a, b *devDomain) error {
 		if err != nil {
 			return err
 		}
+		// Gossip would deliver it within seconds; push once so the
+		// first cross-domain check works at once.
 		if err := pushAnchor(ctx, peer, truster); err != nil {
 			return err
 		}
@@ -181,7 +174,7 @@ func federateDev(ctx context.Context, a, b *devDomain) error {
 	return nil
 }
 
-// pushAnchor hands from's current anchor to to (the stand-in for gossip).
+// pushAnchor hands from's current anchor to to directly.
 func pushAnchor(ctx context.Context, from, to *devDomain) error {
 	return withClient(from.addr(0), func(fc *client.Client) error {
 		an, err := fc.Domain.Anchor(ctx, &pb.AnchorRequest{})
@@ -193,27 +186,6 @@ func pushAnchor(ctx context.Context, from, to *devDomain) error {
 			return err
 		})
 	})
-}
-
-// pushRevocations carries from's signed revocation notices committed
-// after mark to to, and returns the new mark.
-func pushRevocations(ctx context.Context, from, to *devDomain, mark uint64) uint64 {
-	withClient(from.addr(0), func(fc *client.Client) error {
-		r, err := fc.Federation.Revocations(ctx, &pb.RevocationsRequest{AfterIndex: mark})
-		if err != nil {
-			return err
-		}
-		return withClient(to.addr(0), func(tc *client.Client) error {
-			for _, n := range r.GetNotices() {
-				if _, err := tc.Federation.PushRevocation(ctx, &pb.PushRevocationRequest{Notice: n}); err != nil {
-					return err
-				}
-			}
-			mark = r.GetWatermark()
-			return nil
-		})
-	})
-	return mark
 }
 
 func seedDev(ctx context.Context, domains []*devDomain) (ids map[string][]string, tokens map[string]string, err error) {
@@ -262,7 +234,7 @@ func printDevHelp(domains []*devDomain, dir string, ids map[string][]string, tok
 	}
 	fmt.Printf("  data and logs in %s\n\n", dir)
 	fmt.Printf("sample licenses: acme %v, partner %v\n", ids["acme"], ids["partner"])
-	fmt.Println("each domain trusts the other for the other's scope only; anchors and revocations are carried every 2s (gossip comes later)")
+	fmt.Println("each domain trusts the other for the other's scope only; anchors and revocations travel by gossip")
 	a, p := domains[0].addr(1), domains[1].addr(1)
 	fmt.Printf("\ntry, in another terminal:\n")
 	fmt.Printf("  fedlic cluster status --addr %s\n", a)

@@ -318,7 +318,7 @@ func TestE2EDev(t *testing.T) {
 		// Three consecutive gRPC ports, then three raft ports, below the
 		// kernel's ephemeral range so outgoing connections rarely take them.
 		base := 20000 + rand.IntN(12000)
-		if !portsFree(base, 16) {
+		if !portsFree(base, 19) {
 			continue
 		}
 		if proc != nil {
@@ -326,7 +326,7 @@ func TestE2EDev(t *testing.T) {
 			<-proc.exited
 		}
 		stdout, stderr = &syncBuffer{}, &syncBuffer{}
-		cmd := exec.Command(fedlicBin, "dev", "--grpc-port", strconv.Itoa(base), "--raft-port", strconv.Itoa(base+3))
+		cmd := exec.Command(fedlicBin, "dev", "--grpc-port", strconv.Itoa(base), "--raft-port", strconv.Itoa(base+3), "--gossip-port", strconv.Itoa(base+6))
 		cmd.Stdout, cmd.Stderr = stdout, stderr
 		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 		cmd.SysProcAttr = childAttrs()
