@@ -203,8 +203,13 @@ func TestStatusNames(t *testing.T) {
 	}
 }
 
-func TestModeDockerNotImplemented(t *testing.T) {
-	if code := mainExit([]string{"--mode", "docker"}); code != 2 {
-		t.Errorf("--mode docker exited %d, want 2", code)
+// Unknown modes and a missing docker script are harness errors (exit 2);
+// docker mode itself runs in `make chaos-docker`, not in make test.
+func TestModeErrors(t *testing.T) {
+	if code := mainExit([]string{"--mode", "bogus"}); code != 2 {
+		t.Errorf("--mode bogus exited %d, want 2", code)
+	}
+	if code := mainExit([]string{"--mode", "docker", "--docker-script", "/nonexistent/chaos.sh"}); code != 2 {
+		t.Errorf("--mode docker without its script exited %d, want 2", code)
 	}
 }

@@ -37,7 +37,9 @@ func mainExit(args []string) int {
 	fs.IntVar(&o.clients, "clients", 8, "concurrent clients")
 	fs.StringVar(&o.fedlic, "fedlic", "", "path of the fedlic binary (default: beside this one, else bin/fedlic)")
 	fs.StringVar(&nodes, "nodes", "", "attach to existing nodes H:P,... instead of starting three (no faults)")
-	fs.StringVar(&mode, "mode", "process", "process (real agent processes on loopback); docker is not implemented yet")
+	fs.StringVar(&mode, "mode", "process", "process (real agent processes on loopback) or docker (a Compose domain partitioned with docker network disconnect)")
+	var dockerScript string
+	fs.StringVar(&dockerScript, "docker-script", "scripts/chaos-docker.sh", "with --mode docker: the script that builds the image and runs the partitions")
 	fs.StringVar(&o.keep, "keep", "", "keep history, report and logs in DIR (default: only on failure, in a new temp folder)")
 	fs.DurationVar(&o.faultInterval, "fault-interval", 3*time.Second, "time between faults (0: no faults)")
 	fs.Uint64Var(&o.snapshotThreshold, "snapshot-threshold", 64, "agents' --snapshot-threshold (small, so snapshots and restarts from them happen)")
@@ -49,9 +51,15 @@ func mainExit(args []string) int {
 		}
 		return 2
 	}
-	if mode != "process" {
-		msg := fmt.Sprintf("--mode %s is not implemented yet: use --mode process (or `make chaos-docker` for network partitions)", mode)
-		return harnessError(msg, o.seed)
+	switch mode {
+	case "process":
+	case "docker":
+		if !fs.Changed("seed") {
+			o.seed = time.Now().UnixNano() % 32768
+		}
+		return runDocker(dockerScript, o)
+	default:
+		return harnessError(fmt.Sprintf("--mode %q: use process or docker", mode), o.seed)
 	}
 	if o.scenario != "" && o.scenario != scenarioSnapshotRestart {
 		return harnessError(fmt.Sprintf("unknown --scenario %q: the only one is %s", o.scenario, scenarioSnapshotRestart), o.seed)
