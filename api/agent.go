@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 
 	"github.com/fedlic/fedlic/node"
@@ -17,7 +18,10 @@ type Agent struct {
 	Server *grpc.Server
 	lis    net.Listener
 	done   chan error
-	once   sync.Once
+	// http serves /metrics and /debug/pprof when cfg.HTTPAddr is set.
+	http    *http.Server
+	httpLis net.Listener
+	once    sync.Once
 }
 
 // StartAgent starts a node and serves its API on cfg.GRPCAddr, then joins
@@ -32,7 +36,16 @@ func StartAgent(ctx context.Context, cfg node.Config, logger hclog.Logger) (*Age
 		lis.Close()
 		return nil, err
 	}
-	a := &Agent{Node: n, Server: NewServer(n, Options{MaxMessageBytes: cfg.MaxRequestBytes}), lis: lis, done: make(chan error, 1)}
+	m := newMetrics(n)
+	a := &Agent{Node: n, lis: lis, done: make(chan error, 1),
+		Server: NewServer(n, Options{MaxMessageBytes: cfg.MaxRequestBytes, Interceptors: []grpc.UnaryServerInterceptor{m.interceptor}})}
+	if cfg.HTTPAddr != "" {
+		if a.http, a.httpLis, err = m.serveHTTP(cfg.HTTPAddr); err != nil {
+			lis.Close()
+			n.Shutdown()
+			return nil, fmt.Errorf("http listen on %s: %w", cfg.HTTPAddr, err)
+		}
+	}
 	go func() { a.done <- a.Server.Serve(lis) }()
 	if err := n.Start(ctx); err != nil {
 		a.Stop()
@@ -44,6 +57,14 @@ func StartAgent(ctx context.Context, cfg node.Config, logger hclog.Logger) (*Age
 // Addr is the address the gRPC server listens on.
 func (a *Agent) Addr() string { return a.lis.Addr().String() }
 
+// HTTPAddr is the address of the metrics and pprof endpoint, or "".
+func (a *Agent) HTTPAddr() string {
+	if a.httpLis == nil {
+		return ""
+	}
+	return a.httpLis.Addr().String()
+}
+
 // Done returns a channel that receives the serve error when serving ends.
 func (a *Agent) Done() <-chan error { return a.done }
 
@@ -51,6 +72,9 @@ func (a *Agent) Done() <-chan error { return a.done }
 func (a *Agent) Stop() {
 	a.once.Do(func() {
 		a.Server.Stop()
+		if a.http != nil {
+			a.http.Close()
+		}
 		a.Node.Shutdown()
 	})
 }

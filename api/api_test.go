@@ -3,7 +3,9 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -208,4 +210,40 @@ func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	return proto.Unmarshal(data.Materialize(), v.(proto.Message))
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	cfg := node.Config{Domain: "acme", NodeID: "solo", DataDir: filepath.Join(t.TempDir(), "d"),
+		RaftAddr: freeAddr(t), GRPCAddr: freeAddr(t), HTTPAddr: "127.0.0.1:0", Bootstrap: true}
+	a, err := api.StartAgent(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	cl, _ := client.Dial(a.Addr())
+	defer cl.Close()
+	if _, err := cl.WaitLeader(tctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !a.Node.CaughtUp() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := cl.Check(tctx(t), "l", "p", "f", 0, pb.Consistency_CONSISTENCY_STALE); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + a.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"fedlic_raft_applied_index", "fedlic_raft_leader 1", `fedlic_grpc_requests_total{code="OK",method="/fedlic.v1.Licenses/Check"} 1`, "go_goroutines"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if r, err := http.Get("http://" + a.HTTPAddr() + "/debug/pprof/"); err != nil || r.StatusCode != 200 {
+		t.Errorf("pprof index: %v %v", r, err)
+	}
 }

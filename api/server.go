@@ -22,6 +22,7 @@ const DefaultMaxMessageBytes = 4 << 20
 type Options struct {
 	MaxMessageBytes int
 	ServerOptions   []grpc.ServerOption // e.g. TLS credentials
+	Interceptors    []grpc.UnaryServerInterceptor
 }
 
 // NewServer builds the gRPC server for n with the fedlic services, the
@@ -33,7 +34,7 @@ func NewServer(n *node.Node, o Options) *grpc.Server {
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(o.MaxMessageBytes),
 		grpc.MaxSendMsgSize(o.MaxMessageBytes),
-		grpc.UnaryInterceptor(rejectUnknownFields),
+		grpc.ChainUnaryInterceptor(append(o.Interceptors, rejectUnknownFields)...),
 	}, o.ServerOptions...)
 	s := grpc.NewServer(opts...)
 	pb.RegisterLicensesServer(s, &licenses{n: n})

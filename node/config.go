@@ -26,6 +26,7 @@ type Config struct {
 	Voter     *bool    `hcl:"voter,optional"`
 	Scope     []string `hcl:"scope,optional"` // products this domain may license; default ["*"]
 
+	HTTPAddr   string   `hcl:"http_addr,optional"`   // host:port for /metrics and /debug/pprof; empty: off
 	GossipAddr string   `hcl:"gossip_addr,optional"` // host:port for the federation pool; empty: no gossip
 	GossipJoin []string `hcl:"gossip_join,optional"`
 	GossipFast bool     `hcl:"gossip_fast,optional"` // memberlist's LAN timing (one host, tests)
