@@ -51,6 +51,46 @@ type Pool struct {
 	mu       sync.Mutex
 	members  map[string]Member // our own copies; memberlist's *Node values change under us
 	lastMeta []byte
+	seen     map[string]struct{} // message versions already relayed
+}
+
+// maxSeen bounds the relay dedup set; it is cleared when full (a message
+// seen again after that is relayed once more, which is harmless).
+const maxSeen = 100_000
+
+// version names one version of a message: its key plus what makes it
+// newer (anchor serial, revocation index) plus a signature prefix, so a
+// forged copy never suppresses the genuine one.
+func version(m Message) string {
+	switch x := m.(type) {
+	case *AnchorMessage:
+		return fmt.Sprintf("%s#%d#%x", Key(m), x.Anchor.Anchor.Serial, prefix(x.Anchor.Signature))
+	case *RevocationNotice:
+		return fmt.Sprintf("%s#%d#%x", Key(m), x.Index, prefix(x.Signature))
+	}
+	return Key(m)
+}
+
+func prefix(b []byte) []byte {
+	if len(b) > 8 {
+		return b[:8]
+	}
+	return b
+}
+
+// firstSight records a message version and reports whether it is new.
+func (p *Pool) firstSight(m Message) bool {
+	v := version(m)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.seen[v]; ok {
+		return false
+	}
+	if len(p.seen) >= maxSeen {
+		p.seen = map[string]struct{}{}
+	}
+	p.seen[v] = struct{}{}
+	return true
 }
 
 // events copies every membership change into the pool's own view, as
@@ -99,6 +139,16 @@ func (d *delegate) NotifyMsg(b []byte) {
 		d.p.logger.Debug("dropping undecodable gossip message", "error", err, "bytes", len(b))
 		return
 	}
+	if !d.p.firstSight(m) {
+		return
+	}
+	// Relay the first copy, as serf does with user events: memberlist
+	// only transmits from the queue of the node that queued a message,
+	// so without relaying one broadcast reaches only a few nodes.
+	// Relayed copies are unique (they never displace a queued message),
+	// so a forged copy cannot suppress the genuine one; every receiver
+	// verifies what it uses against its own pinned roots.
+	d.p.queue.QueueBroadcast(&broadcast{msg: append([]byte(nil), b...)})
 	if d.p.cfg.OnMessage != nil {
 		d.p.cfg.OnMessage(m)
 	}
@@ -122,7 +172,7 @@ type broadcast struct {
 
 func (b *broadcast) Invalidates(o memberlist.Broadcast) bool {
 	ob, ok := o.(*broadcast)
-	return ok && ob.key == b.key
+	return ok && b.key != "" && ob.key == b.key // relayed copies (no key) never invalidate
 }
 func (b *broadcast) Message() []byte { return b.msg }
 func (b *broadcast) Finished()       {}
@@ -137,7 +187,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	p := &Pool{cfg: cfg, logger: logger.Named("gossip"), members: map[string]Member{}}
+	p := &Pool{cfg: cfg, logger: logger.Named("gossip"), members: map[string]Member{}, seen: map[string]struct{}{}}
 	mc := memberlist.DefaultWANConfig()
 	if cfg.Fast {
 		mc = memberlist.DefaultLocalConfig()
@@ -186,6 +236,7 @@ func (p *Pool) Broadcast(m Message) error {
 	if err != nil {
 		return err
 	}
+	p.firstSight(m) // our own message: do not relay it back
 	p.queue.QueueBroadcast(&broadcast{key: Key(m), msg: b})
 	return nil
 }

@@ -30,6 +30,7 @@ func main() {
 	root.PersistentFlags().BoolVar(&jsonOut, "json", false, "one JSON object per figure on stdout")
 	root.PersistentFlags().IntVar(&o.rounds, "rounds", 10, "failover kills / revoke rounds (x5)")
 	root.PersistentFlags().IntVar(&o.licenses, "licenses", 1000000, "licenses for the snapshot bench")
+	root.PersistentFlags().IntVar(&gossipDomains, "domains", 30, "domains (x3 pool members, one process) for the gossip bench")
 	root.PersistentFlags().StringVar(&o.bin, "fedlic", "", "path of the fedlic binary (default: beside this one, or bin/fedlic)")
 	benches := map[string]struct {
 		fn      func(context.Context, opts, *reporter) error
@@ -40,6 +41,7 @@ func main() {
 		"failover": {benchFailover, nil},
 		"revoke":   {benchRevoke, nil},
 		"snapshot": {benchSnapshot, nil},
+		"gossip":   {benchGossip, nil},
 	}
 	runOne := func(name string) error {
 		b := benches[name]
@@ -54,14 +56,14 @@ func main() {
 	}
 	prep := func() error {
 		rep.json = jsonOut
-		if name := strings.Fields(os.Args[1:][0])[0]; name == "snapshot" {
+		if name := strings.Fields(os.Args[1:][0])[0]; name == "snapshot" || name == "gossip" {
 			return nil
 		}
 		bin, err := findFedlic(o.bin)
 		o.bin = bin
 		return err
 	}
-	for _, name := range []string{"check", "write", "failover", "revoke", "snapshot"} {
+	for _, name := range []string{"check", "write", "failover", "revoke", "snapshot", "gossip"} {
 		name := name
 		root.AddCommand(&cobra.Command{
 			Use: name, Short: "run the " + name + " benchmark", Args: cobra.NoArgs,
