@@ -52,6 +52,9 @@ type Pool struct {
 	members  map[string]Member // our own copies; memberlist's *Node values change under us
 	lastMeta []byte
 	seen     map[string]struct{} // message versions already relayed
+
+	stop, done chan struct{} // background join retry
+	stopOnce   sync.Once
 }
 
 // maxSeen bounds the relay dedup set; it is cleared when full (a message
@@ -213,10 +216,19 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	if p.ml, err = memberlist.Create(mc); err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.Bind, err)
 	}
-	if len(cfg.Join) > 0 {
-		if _, err := p.ml.Join(cfg.Join); err != nil {
-			p.logger.Warn("could not reach any gossip member yet; will be found when they join", "join", cfg.Join, "error", err)
-		}
+	p.stop = make(chan struct{})
+	p.done = make(chan struct{})
+	if len(cfg.Join) == 0 {
+		close(p.done)
+		return p, nil
+	}
+	if _, err := p.ml.Join(cfg.Join); err != nil {
+		// Nobody knows our address yet, so nobody will find us: keep
+		// trying until a member answers or the pool stops.
+		p.logger.Warn("could not reach any gossip member yet; retrying in the background", "join", cfg.Join, "error", err)
+		go p.retryJoin(cfg.Join)
+	} else {
+		close(p.done)
 	}
 	return p, nil
 }
@@ -228,6 +240,25 @@ func splitHostPort(hp string) (string, int, error) {
 	}
 	port, err := strconv.Atoi(ps)
 	return h, port, err
+}
+
+func (p *Pool) retryJoin(addrs []string) {
+	defer close(p.done)
+	backoff := 200 * time.Millisecond
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-time.After(backoff):
+		}
+		if _, err := p.ml.Join(addrs); err == nil {
+			p.logger.Info("joined the gossip pool", "via", addrs)
+			return
+		}
+		if backoff < 5*time.Second {
+			backoff *= 2
+		}
+	}
 }
 
 // Broadcast queues a message for gossip.
@@ -275,6 +306,8 @@ func (p *Pool) Members() []Member {
 
 // Shutdown leaves the pool and stops gossip.
 func (p *Pool) Shutdown() error {
+	p.stopOnce.Do(func() { close(p.stop) })
+	<-p.done
 	p.ml.Leave(500 * time.Millisecond)
 	return p.ml.Shutdown()
 }
