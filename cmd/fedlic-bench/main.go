@@ -36,12 +36,13 @@ func main() {
 		fn      func(context.Context, opts, *reporter) error
 		clients []int
 	}{
-		"check":    {benchCheck, []int{1, 8, 64}},
-		"write":    {benchWrite, []int{1, 16, 64, 256}},
-		"failover": {benchFailover, nil},
-		"revoke":   {benchRevoke, nil},
-		"snapshot": {benchSnapshot, nil},
-		"gossip":   {benchGossip, nil},
+		"check":      {benchCheck, []int{1, 8, 64}},
+		"write":      {benchWrite, []int{1, 16, 64, 256}},
+		"failover":   {benchFailover, nil},
+		"revoke":     {benchRevoke, nil},
+		"snapshot":   {benchSnapshot, nil},
+		"gossip":     {benchGossip, nil},
+		"federation": {benchFederation, nil},
 	}
 	runOne := func(name string) error {
 		b := benches[name]
@@ -63,7 +64,7 @@ func main() {
 		o.bin = bin
 		return err
 	}
-	for _, name := range []string{"check", "write", "failover", "revoke", "snapshot", "gossip"} {
+	for _, name := range []string{"check", "write", "failover", "revoke", "snapshot", "gossip", "federation"} {
 		name := name
 		root.AddCommand(&cobra.Command{
 			Use: name, Short: "run the " + name + " benchmark", Args: cobra.NoArgs,

@@ -61,6 +61,11 @@ func findFedlic(flagPath string) (string, error) {
 
 // startDomain starts three agent processes and waits for a leader.
 func startDomain(ctx context.Context, bin string, extra ...string) (*domain, error) {
+	return startNamedDomain(ctx, bin, "bench", nil, extra...)
+}
+
+// startNamedDomain starts domain name; perNode adds arguments for node i.
+func startNamedDomain(ctx context.Context, bin, name string, perNode func(i int) []string, extra ...string) (*domain, error) {
 	tmp, err := os.MkdirTemp("", "fedlic-bench-")
 	if err != nil {
 		return nil, err
@@ -74,13 +79,16 @@ func startDomain(ctx context.Context, bin string, extra ...string) (*domain, err
 			return nil, err
 		}
 		p := &agentProc{id: fmt.Sprintf("n%d", i+1), grpc: g, raft: r, dir: filepath.Join(tmp, fmt.Sprintf("n%d", i+1))}
-		p.args = []string{"agent", "--domain", "bench", "--node-id", p.id, "--data-dir", p.dir, "--raft-addr", r, "--grpc-addr", g, "--log-level", "warn"}
+		p.args = []string{"agent", "--domain", name, "--node-id", p.id, "--data-dir", p.dir, "--raft-addr", r, "--grpc-addr", g, "--log-level", "warn"}
 		if i == 0 {
 			p.args = append(p.args, "--bootstrap")
 		} else {
 			p.args = append(p.args, "--join", d.procs[0].grpc)
 		}
 		p.args = append(p.args, extra...)
+		if perNode != nil {
+			p.args = append(p.args, perNode(i)...)
+		}
 		d.procs = append(d.procs, p)
 		if err := d.startProc(p); err != nil {
 			d.stop()
