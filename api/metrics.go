@@ -22,6 +22,7 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	apply    prometheus.Histogram
 }
 
 func newMetrics(n *node.Node) *metrics {
@@ -33,10 +34,15 @@ func newMetrics(n *node.Node) *metrics {
 		Name: "fedlic_grpc_request_seconds", Help: "gRPC request latency by method.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"method"})
+	m.apply = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "fedlic_raft_apply_seconds", Help: "Time from proposing a command on the leader until the state machine applied it.",
+		Buckets: []float64{.0005, .001, .002, .004, .006, .008, .01, .015, .02, .03, .05, .1, .25, 1},
+	})
+	n.SetApplyObserver(func(d time.Duration) { m.apply.Observe(d.Seconds()) })
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	m.reg.MustRegister(m.requests, m.latency,
+	m.reg.MustRegister(m.requests, m.latency, m.apply,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gauge("fedlic_raft_applied_index", "Index of the last raft entry applied to the state machine.", func() float64 { return float64(n.FSM().AppliedIndex()) }),
 		gauge("fedlic_raft_commit_index", "Raft commit index known to this node.", func() float64 { return float64(n.Raft().CommitIndex()) }),

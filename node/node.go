@@ -50,6 +50,10 @@ type Node struct {
 	// to stamp commands.
 	Now func() time.Time
 
+	// observeApply is told how long each command took from raft.Apply
+	// until its result (metrics); see SetApplyObserver.
+	observeApply atomic.Pointer[func(time.Duration)]
+
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -267,5 +271,9 @@ func (n *Node) stamp() int64 {
 	}
 	return now
 }
+
+// SetApplyObserver makes f hear how long each command took from
+// raft.Apply until the state machine's result. f must be fast.
+func (n *Node) SetApplyObserver(f func(time.Duration)) { n.observeApply.Store(&f) }
 
 func (n *Node) removeDataDir() error { return os.RemoveAll(n.cfg.DataDir) }

@@ -30,8 +30,13 @@ func (n *Node) apply(ctx context.Context, t fsm.MessageType, msg proto.Message) 
 			return nil, context.DeadlineExceeded
 		}
 	}
+	t0 := time.Now()
 	f := n.raft.Apply(b, timeout)
-	if err := f.Error(); err != nil {
+	err = f.Error()
+	if obs := n.observeApply.Load(); obs != nil {
+		(*obs)(time.Since(t0))
+	}
+	if err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
 			return nil, ErrNotLeader

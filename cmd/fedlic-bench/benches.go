@@ -9,6 +9,7 @@ import (
 	pb "github.com/fedlic/fedlic/api/fedlicpb"
 	"github.com/fedlic/fedlic/client"
 	"github.com/fedlic/fedlic/fsm"
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -95,6 +96,11 @@ func benchWrite(ctx context.Context, o opts, rep *reporter) error {
 		return err
 	}
 	defer bc.stop()
+	bp, bpLeader, err := startBareProcs(ctx)
+	if err != nil {
+		return err
+	}
+	defer bp.stop()
 	l, err := d.waitLeader(ctx, 10*time.Second)
 	if err != nil {
 		return err
@@ -103,22 +109,36 @@ func benchWrite(ctx context.Context, o opts, rep *reporter) error {
 		Licensee: "licensee-1", Product: "bench/db", Entitlements: sampleIssue(1).GetEntitlements(), CreatedUnixNano: time.Now().UnixNano()}})
 	for _, n := range o.clients {
 		conns := make([]*client.Client, min(n, 8))
+		bconns := make([]*grpc.ClientConn, len(conns))
 		for i := range conns {
 			if conns[i], err = client.Dial(l.grpc); err != nil {
 				return err
 			}
 			defer conns[i].Close()
+			if bconns[i], err = dialBare(bpLeader); err != nil {
+				return err
+			}
+			defer bconns[i].Close()
 		}
 		progress("write: %d clients", n)
-		ours := run(ctx, n, o.warmup, o.duration, func(ctx context.Context, c int) error {
+		ours := runCPU(ctx, n, o.warmup, o.duration, func() time.Duration { return cpuTime(d.pids()...) }, func(ctx context.Context, c int) error {
 			_, err := conns[c%len(conns)].Issue(ctx, sampleIssue(rand.Intn(1000)))
 			return err
 		})
 		bl := bc.waitLeader(5 * time.Second)
-		base := run(ctx, n, o.warmup, o.duration, func(ctx context.Context, c int) error {
+		base := runCPU(ctx, n, o.warmup, o.duration, func() time.Duration { return cpuTime() }, func(ctx context.Context, c int) error {
 			return bl.r.Apply(payload, 10*time.Second).Error()
 		})
+		progress("write: %d clients, three-process bare raft behind bare gRPC", n)
+		procs := runCPU(ctx, n, o.warmup, o.duration, func() time.Duration { return cpuTime(bp.pids()...) }, func(ctx context.Context, c int) error {
+			return bareApply(ctx, bconns[c%len(bconns)], payload)
+		})
 		tag := fmt.Sprintf("c=%d", n)
+		rep.add(row{Bench: "write", Metric: "commits " + tag + " vs 3-process raft+gRPC", Unit: "ops/s", Ours: ours.rate(), Baseline: procs.rate(), Note: errNote(procs.errs)})
+		rep.add(row{Bench: "write", Metric: "p99 " + tag + " vs 3-process raft+gRPC", Unit: "ms", Ours: ms(ours.pct(99)), Baseline: ms(procs.pct(99))})
+		rep.add(row{Bench: "write", Metric: "CPU per commit " + tag + " vs 3-process raft+gRPC", Unit: "us", Ours: ours.cpuPerOp(), Baseline: procs.cpuPerOp(),
+			Note: "user+system CPU of every process (agents and client) per committed write"})
+		rep.add(row{Bench: "write", Metric: "CPU per commit " + tag, Unit: "us", Ours: ours.cpuPerOp(), Baseline: base.cpuPerOp()})
 		rep.add(row{Bench: "write", Metric: "commits " + tag, Unit: "ops/s", Ours: ours.rate(), Baseline: base.rate(),
 			Target: map[bool]string{true: ">= 0.9x, >= 8000/s"}[n == 64], Note: errNote(ours.errs)})
 		rep.add(row{Bench: "write", Metric: "p50 " + tag, Unit: "ms", Ours: ms(ours.pct(50)), Baseline: ms(base.pct(50))})

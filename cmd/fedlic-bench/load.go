@@ -13,6 +13,15 @@ type stats struct {
 	ops, errs int64
 	elapsed   time.Duration
 	lat       []time.Duration // sorted
+	cpu       time.Duration   // CPU used while measuring (runCPU only)
+}
+
+// cpuPerOp is the CPU time per successful operation, in microseconds.
+func (s stats) cpuPerOp() float64 {
+	if s.ops == 0 {
+		return 0
+	}
+	return us(s.cpu) / float64(s.ops)
 }
 
 func (s stats) rate() float64 { return float64(s.ops) / s.elapsed.Seconds() }
@@ -28,6 +37,14 @@ func (s stats) pct(p float64) time.Duration {
 // run drives op from clients goroutines for warmup+d and measures the
 // part after warmup. Each client records its own latencies.
 func run(ctx context.Context, clients int, warmup, d time.Duration, op func(ctx context.Context, client int) error) stats {
+	return runCPU(ctx, clients, warmup, d, nil, op)
+}
+
+// runCPU is run that also reads cpu() when measuring starts and ends.
+func runCPU(ctx context.Context, clients int, warmup, d time.Duration, cpu func() time.Duration, op func(ctx context.Context, client int) error) stats {
+	if cpu == nil {
+		cpu = func() time.Duration { return 0 }
+	}
 	var measuring atomic.Bool
 	var ops, errs atomic.Int64
 	lats := make([][]time.Duration, clients)
@@ -59,11 +76,13 @@ func run(ctx context.Context, clients int, warmup, d time.Duration, op func(ctx 
 		}(c)
 	}
 	time.Sleep(warmup)
+	cpu0 := cpu()
 	measuring.Store(true)
 	start := time.Now()
 	time.Sleep(d)
 	measuring.Store(false)
 	elapsed := time.Since(start)
+	used := cpu() - cpu0
 	cancel()
 	wg.Wait()
 	var all []time.Duration
@@ -71,7 +90,7 @@ func run(ctx context.Context, clients int, warmup, d time.Duration, op func(ctx 
 		all = append(all, l...)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	return stats{ops: ops.Load(), errs: errs.Load(), elapsed: elapsed, lat: all}
+	return stats{ops: ops.Load(), errs: errs.Load(), elapsed: elapsed, lat: all, cpu: used}
 }
 
 func sortDurations(d []time.Duration) {

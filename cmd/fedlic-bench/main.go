@@ -103,7 +103,7 @@ func main() {
 		},
 	}
 	all.Flags().StringVar(&docs, "docs", "docs/benchmarks.md", "file to rewrite with the results ('' to skip)")
-	root.AddCommand(all)
+	root.AddCommand(all, bareNodeCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "fedlic-bench:", err)
 		os.Exit(1)

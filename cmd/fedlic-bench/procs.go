@@ -142,6 +142,17 @@ func (p *agentProc) kill() {
 	}
 }
 
+// pids are the process ids of the running agents.
+func (d *domain) pids() []int {
+	var out []int
+	for _, p := range d.procs {
+		if p.cmd != nil && p.cmd.Process != nil {
+			out = append(out, p.cmd.Process.Pid)
+		}
+	}
+	return out
+}
+
 func (d *domain) stop() {
 	for _, p := range d.procs {
 		p.kill()
