@@ -54,17 +54,13 @@ func (f *FSM) PeerRevoked(domain, licenseID string) (*pb.PeerRevocationRecord, b
 func (f *FSM) Revocations(after uint64, limit int) []*License {
 	var out []*License
 	f.view(func(s *state) {
-		s.licenses.Ascend(func(l *License) bool {
-			if l.Status == StatusRevoked && l.Revocation != nil && l.Revocation.Index > after {
+		s.byRevoke.AscendGreaterOrEqual(revKey{index: after + 1}, func(k revKey) bool {
+			if l, ok := s.get(k.id); ok {
 				out = append(out, l)
 			}
-			return true
+			return limit <= 0 || len(out) < limit
 		})
 	})
-	sortByRevocation(out)
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
 	return out
 }
 
@@ -77,10 +73,6 @@ func (s *state) sortedPeerRevs() []*pb.PeerRevocationRecord {
 		return peerRevKey(out[i].GetDomain(), out[i].GetLicenseId()) < peerRevKey(out[j].GetDomain(), out[j].GetLicenseId())
 	})
 	return out
-}
-
-func sortByRevocation(ls []*License) {
-	sort.Slice(ls, func(i, j int) bool { return ls[i].Revocation.Index < ls[j].Revocation.Index })
 }
 
 // PeerWatermark is the highest peer-domain index of a revocation

@@ -24,6 +24,13 @@ type expKey struct {
 	id string
 }
 
+// revKey indexes revoked licenses by the raft index of their
+// revocation, for the revocation feed peers pull (Revocations).
+type revKey struct {
+	index uint64
+	id    string
+}
+
 // state is one version of the replicated data. The trees are
 // copy-on-write: clone() is O(1) and the clone is a frozen view that may
 // be read while the original keeps changing.
@@ -31,6 +38,7 @@ type state struct {
 	licenses *btree.BTreeG[*License]
 	byLP     *btree.BTreeG[lpKey]
 	byExpiry *btree.BTreeG[expKey]
+	byRevoke *btree.BTreeG[revKey]
 	members  map[string]*Member // small; replaced, never mutated
 	domain   string
 	clock    int64          // newest leader-stamped time applied
@@ -59,6 +67,12 @@ func newState() *state {
 			}
 			return a.id < b.id
 		}),
+		byRevoke: btree.NewG(btreeDegree, func(a, b revKey) bool {
+			if a.index != b.index {
+				return a.index < b.index
+			}
+			return a.id < b.id
+		}),
 		members: map[string]*Member{},
 	}
 }
@@ -68,6 +82,7 @@ func (s *state) clone() *state {
 	c.licenses = s.licenses.Clone()
 	c.byLP = s.byLP.Clone()
 	c.byExpiry = s.byExpiry.Clone()
+	c.byRevoke = s.byRevoke.Clone()
 	return &c
 }
 
@@ -79,6 +94,8 @@ func expires(l *License) bool {
 	return l.NotAfter != 0 && (l.Status == StatusActive || l.Status == StatusSuspended)
 }
 
+func revoked(l *License) bool { return l.Status == StatusRevoked && l.Revocation != nil }
+
 // put stores l, keeping the secondary indexes in step with the primary.
 func (s *state) put(l *License) {
 	if old, ok := s.licenses.ReplaceOrInsert(l); ok {
@@ -88,10 +105,16 @@ func (s *state) put(l *License) {
 		if expires(old) {
 			s.byExpiry.Delete(expKey{old.NotAfter, old.ID})
 		}
+		if revoked(old) {
+			s.byRevoke.Delete(revKey{old.Revocation.Index, old.ID})
+		}
 	}
 	s.byLP.ReplaceOrInsert(lpKey{l.Licensee, l.Product, l.ID})
 	if l.Revocation != nil && l.Revocation.Index > s.revMark {
 		s.revMark = l.Revocation.Index
+	}
+	if revoked(l) {
+		s.byRevoke.ReplaceOrInsert(revKey{l.Revocation.Index, l.ID})
 	}
 	if expires(l) {
 		s.byExpiry.ReplaceOrInsert(expKey{l.NotAfter, l.ID})

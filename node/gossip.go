@@ -85,7 +85,8 @@ func (n *Node) onGossip(m cluster.Message) {
 }
 
 // gossipLoop runs on the leader: broadcast our anchor and new
-// revocations, and pull from peers (anti-entropy).
+// revocations, and pull from peers (anti-entropy). It runs every
+// broadcastEvery, and at once when a write here revoked a license.
 func (n *Node) gossipLoop(ctx context.Context) {
 	if n.cfg.GossipAddr == "" {
 		return
@@ -101,6 +102,7 @@ func (n *Node) gossipLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-n.revokeWake:
 		}
 		pool := n.pool.Load()
 		if pool == nil {

@@ -41,7 +41,10 @@ type Node struct {
 	catchUpTarget uint64 // raft's last log index when the node started
 
 	anchors anchorCache
-	pool    atomic.Pointer[cluster.Pool] // set once gossip starts, after raft
+	// revokeWake wakes the gossip loop when a local write revoked a
+	// license, so peers hear of it now rather than at the next tick.
+	revokeWake chan struct{}
+	pool       atomic.Pointer[cluster.Pool] // set once gossip starts, after raft
 
 	connsMu sync.Mutex
 	conns   map[string]*grpc.ClientConn
@@ -78,7 +81,7 @@ func New(cfg Config, logger hclog.Logger) (*Node, error) {
 	n := &Node{
 		cfg: cfg, timing: timing, logger: logger,
 		fsm: fsm.New(logger), conns: map[string]*grpc.ClientConn{},
-		notifyCh: make(chan bool, 16), Now: time.Now, ctx: ctx, cancel: cancel,
+		notifyCh: make(chan bool, 16), revokeWake: make(chan struct{}, 1), Now: time.Now, ctx: ctx, cancel: cancel,
 	}
 	if err := n.openRaft(); err != nil {
 		cancel()

@@ -54,6 +54,12 @@ func (n *Node) apply(ctx context.Context, t fsm.MessageType, msg proto.Message) 
 	if r.Err != nil {
 		return r, r.Err
 	}
+	if (r.License != nil && r.License.Status == fsm.StatusRevoked) || r.Old != nil {
+		select {
+		case n.revokeWake <- struct{}{}:
+		default: // a wake is already pending
+		}
+	}
 	return r, nil
 }
 

@@ -166,5 +166,6 @@ func (bc *bareCluster) stop() {
 			n.store.Close()
 		}
 	}
+	bc.nodes = nil // a second stop is a no-op
 	os.RemoveAll(bc.dir)
 }

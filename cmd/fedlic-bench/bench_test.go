@@ -37,7 +37,7 @@ func TestBenchesRun(t *testing.T) {
 		t.Fatalf("build fedlic: %v\n%s", err, out)
 	}
 	gossipDomains = 4
-	o := opts{duration: 300 * time.Millisecond, warmup: 100 * time.Millisecond, clients: []int{2}, rounds: 1, licenses: 2000, bin: bin}
+	o := opts{duration: 300 * time.Millisecond, warmup: 100 * time.Millisecond, clients: []int{2}, rounds: 1, licenses: 2000, trusting: 1, bin: bin}
 	for name, fn := range map[string]func(context.Context, opts, *reporter) error{
 		"check": benchCheck, "write": benchWrite, "failover": benchFailover, "revoke": benchRevoke, "snapshot": benchSnapshot,
 		"gossip": benchGossip, "federation": benchFederation,

@@ -19,6 +19,7 @@ type opts struct {
 	clients  []int
 	rounds   int
 	licenses int
+	trusting int // trusting domains in the federated revoke bench
 	bin      string
 }
 

@@ -16,54 +16,20 @@ import (
 // again after every B agent is killed with SIGKILL. A must not depend on
 // B: checks all succeed and writes stay within 10 %.
 func benchFederation(ctx context.Context, o opts, rep *reporter) error {
-	gossip := make([]string, 6)
-	for i := range gossip {
-		var err error
-		if gossip[i], err = freePort(); err != nil {
-			return err
-		}
+	ds, err := startFederation(ctx, o.bin, "acme", "partner")
+	for _, d := range ds {
+		defer d.stop()
 	}
-	start := func(name string, off int) (*domain, error) {
-		return startNamedDomain(ctx, o.bin, name, func(i int) []string {
-			args := []string{"--scope", name + "/*", "--gossip-addr", gossip[off+i]}
-			if off+i > 0 {
-				args = append(args, "--gossip-join", gossip[0])
-			}
-			return args
-		})
-	}
-	a, err := start("acme", 0)
 	if err != nil {
 		return err
 	}
-	defer a.stop()
-	b, err := start("partner", 3)
-	if err != nil {
-		return err
-	}
-	defer b.stop()
+	a, b := ds[0], ds[1]
 	la, _ := a.waitLeader(ctx, 10*time.Second)
 	lb, _ := b.waitLeader(ctx, 10*time.Second)
-	fpOf := func(c *client.Client) (string, error) {
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if s, err := c.Domain.Status(ctx, &pb.DomainStatusRequest{}); err == nil {
-				return s.GetRootFingerprint(), nil
-			}
-		}
-		return "", fmt.Errorf("domain keys never appeared")
-	}
-	fpA, err := fpOf(la.client)
-	if err != nil {
+	if err := trustPeer(ctx, la.client, lb.client, "partner"); err != nil {
 		return err
 	}
-	fpB, err := fpOf(lb.client)
-	if err != nil {
-		return err
-	}
-	if _, err := la.client.Trust.Add(ctx, &pb.TrustAddRequest{Entry: &pb.TrustEntry{Domain: "partner", RootFingerprint: fpB, Scope: []string{"partner/*"}, MaxStalenessNano: int64(time.Hour)}}); err != nil {
-		return err
-	}
-	if _, err := lb.client.Trust.Add(ctx, &pb.TrustAddRequest{Entry: &pb.TrustEntry{Domain: "acme", RootFingerprint: fpA, Scope: []string{"acme/*"}, MaxStalenessNano: int64(time.Hour)}}); err != nil {
+	if err := trustPeer(ctx, lb.client, la.client, "acme"); err != nil {
 		return err
 	}
 	own, err := la.client.Issue(ctx, &pb.IssueRequest{Licensee: "own", Product: "acme/db", Entitlements: []*pb.Entitlement{client.Count("seats", 10)}})
@@ -136,4 +102,47 @@ func benchFederation(ctx context.Context, o opts, rep *reporter) error {
 	rep.add(row{Bench: "federation", Metric: "acme failed checks with partner down", Unit: "count", Ours: float64(downFails), Target: "0",
 		Note: fmt.Sprintf("%d checks (own license and a verified partner token, alternating, on all three acme nodes); with partner up: %d of %d failed", downChecks, upFails, upChecks)})
 	return nil
+}
+
+// startFederation starts one domain of three agents per name, all on one
+// gossip pool; domain NAME has scope NAME/*. On error the domains
+// started so far are returned too, for the caller to stop.
+func startFederation(ctx context.Context, bin string, names ...string) ([]*domain, error) {
+	gossip := make([]string, 3*len(names))
+	for i := range gossip {
+		var err error
+		if gossip[i], err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	var ds []*domain
+	for k, name := range names {
+		d, err := startNamedDomain(ctx, bin, name, func(i int) []string {
+			args := []string{"--scope", name + "/*", "--gossip-addr", gossip[3*k+i]}
+			if 3*k+i > 0 {
+				args = append(args, "--gossip-join", gossip[0])
+			}
+			return args
+		})
+		if err != nil {
+			return ds, err
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
+// trustPeer makes the domain of c trust the domain of peer (named name)
+// for name/*, pinning peer's root fingerprint.
+func trustPeer(ctx context.Context, c, peer *client.Client, name string) error {
+	var fp string
+	for deadline := time.Now().Add(20 * time.Second); fp == ""; time.Sleep(50 * time.Millisecond) {
+		if s, err := peer.Domain.Status(ctx, &pb.DomainStatusRequest{}); err == nil {
+			fp = s.GetRootFingerprint()
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("domain %s: keys never appeared: %w", name, err)
+		}
+	}
+	_, err := c.Trust.Add(ctx, &pb.TrustAddRequest{Entry: &pb.TrustEntry{Domain: name, RootFingerprint: fp, Scope: []string{name + "/*"}, MaxStalenessNano: int64(time.Hour)}})
+	return err
 }

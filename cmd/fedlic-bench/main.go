@@ -29,6 +29,7 @@ func main() {
 	root.PersistentFlags().IntSliceVar(&clients, "clients", nil, "concurrent clients (default per bench)")
 	root.PersistentFlags().BoolVar(&jsonOut, "json", false, "one JSON object per figure on stdout")
 	root.PersistentFlags().IntVar(&o.rounds, "rounds", 10, "failover kills / revoke rounds (x5)")
+	root.PersistentFlags().IntVar(&o.trusting, "trusting", 2, "trusting domains (x3 agents) the revoke bench spreads a revocation to (0: none)")
 	root.PersistentFlags().IntVar(&o.licenses, "licenses", 1000000, "licenses for the snapshot bench")
 	root.PersistentFlags().IntVar(&gossipDomains, "domains", 30, "domains (x3 pool members, one process) for the gossip bench")
 	root.PersistentFlags().StringVar(&o.bin, "fedlic", "", "path of the fedlic binary (default: beside this one, or bin/fedlic)")

@@ -153,6 +153,7 @@ func (d *domain) pids() []int {
 	return out
 }
 
+// stop kills every agent and removes the folder; calling it again is a no-op.
 func (d *domain) stop() {
 	for _, p := range d.procs {
 		p.kill()
@@ -160,6 +161,7 @@ func (d *domain) stop() {
 			p.client.Close()
 		}
 	}
+	d.procs = nil
 	os.RemoveAll(d.tmp)
 }
 

@@ -84,5 +84,10 @@ func benchRevoke(ctx context.Context, o opts, rep *reporter) error {
 	sortDurations(base)
 	rep.add(row{Bench: "revoke", Metric: "visible on all replicas p50", Unit: "ms", Ours: ms(pctOf(lat, 50)), Baseline: ms(pctOf(base, 50))})
 	rep.add(row{Bench: "revoke", Metric: "visible on all replicas p99", Unit: "ms", Ours: ms(pctOf(lat, 99)), Baseline: ms(pctOf(base, 99)), Target: "<= 20"})
+	d.stop()
+	bc.stop()
+	if o.trusting > 0 {
+		return revokeFederated(ctx, o, rep)
+	}
 	return nil
 }
