@@ -50,6 +50,7 @@ CHAOS_SECS ?= 600
 chaos: build
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/fedlic-chaos ./cmd/fedlic-chaos
 	./$(BIN)/fedlic-chaos --fedlic $(BIN)/fedlic --duration $(CHAOS_SECS)s
+	./$(BIN)/fedlic-chaos --fedlic $(BIN)/fedlic --federation --duration $(CHAOS_SECS)s
 	scripts/chaos-docker.sh $(CHAOS_SECS)
 
 # Partitions for real: a FROM-scratch image, a Compose domain on its own

@@ -213,3 +213,63 @@ func TestPeerRevocationsSpreadAndCannotBeForged(t *testing.T) {
 	}
 	assertEqualHashes(t, acme.waitConverged())
 }
+
+// Gossip delivers out of order and loses messages: a peer's newest
+// revocation may arrive while older ones never do. Anti-entropy must
+// still pull those (fedlic-chaos --federation found it skipping
+// everything below the newest revocation recorded).
+func TestAntiEntropyPullsRevocationsGossipMissed(t *testing.T) {
+	skipShort(t)
+	a := newClusterWith(t, 1, func(c *nodeConfig) { c.Domain, c.Scope = "acme", []string{"acme/*"} }).members[0]
+	partner := newClusterWith(t, 1, func(c *nodeConfig) { c.Domain, c.Scope = "partner", []string{"partner/*"} }).members[0]
+	pst := domainReady(t, partner)
+	domainReady(t, a)
+	if _, err := a.client.Trust.Add(ctx(t), &pb.TrustAddRequest{Entry: &pb.TrustEntry{Domain: "partner",
+		RootFingerprint: pst.GetRootFingerprint(), Scope: []string{"partner/*"}, MaxStalenessNano: int64(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.client.Federation.PushAnchor(ctx(t), &pb.PushAnchorRequest{AnchorJson: anchorOf(t, partner)}); err != nil {
+		t.Fatal(err)
+	}
+	var tokens []string
+	for i := 0; i < 5; i++ {
+		lic, err := partner.client.Issue(ctx(t), &pb.IssueRequest{Licensee: fmt.Sprint("globex-", i), Product: "partner/db"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := partner.client.Revoke(ctx(t), lic.GetLicense().GetId(), "contract ended"); err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, lic.GetToken())
+	}
+	revs, err := partner.client.Federation.Revocations(ctx(t), &pb.RevocationsRequest{})
+	if err != nil || len(revs.GetNotices()) != 5 {
+		t.Fatalf("revocation notices: %v %v", revs, err)
+	}
+	// "Gossip" delivers only the newest.
+	if _, err := a.client.Federation.PushRevocation(ctx(t), &pb.PushRevocationRequest{Notice: revs.GetNotices()[4]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.agent.Node.PullPeer(ctx(t), "partner", partner.cfg.GRPCAddr); err != nil {
+		t.Fatal(err)
+	}
+	for i, tok := range tokens {
+		if r := verifyOnline(t, a, tok); r.GetValid() || !r.GetRevoked() {
+			t.Errorf("revocation %d of 5 not pulled: %v", i+1, r)
+		}
+	}
+	// The next pull brings what the peer revoked since.
+	lic, err := partner.client.Issue(ctx(t), &pb.IssueRequest{Licensee: "initech", Product: "partner/db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := partner.client.Revoke(ctx(t), lic.GetLicense().GetId(), "contract ended"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.agent.Node.PullPeer(ctx(t), "partner", partner.cfg.GRPCAddr); err != nil {
+		t.Fatal(err)
+	}
+	if r := verifyOnline(t, a, lic.GetToken()); r.GetValid() || !r.GetRevoked() {
+		t.Errorf("revocation after the first pull not pulled: %v", r)
+	}
+}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	pb "github.com/fedlic/fedlic/api/fedlicpb"
@@ -147,6 +148,14 @@ func (n *Node) antiEntropy(ctx context.Context, pool *cluster.Pool) {
 	}
 }
 
+// pullPeer refreshes domain's anchor and records every revocation the
+// peer committed after what this node has pulled from it before. The
+// mark is not PeerWatermark, the newest revocation recorded from the
+// peer: gossip delivers out of order, so revocations it lost can sit
+// below that (found by fedlic-chaos --federation). The mark advances
+// only over notices that are recorded here, page by page, and lives in
+// memory: a node that starts pulls the peer's whole list once, and
+// skips, without a raft write, what it already holds.
 func (n *Node) pullPeer(ctx context.Context, domain, addr string) error {
 	cl, err := client.Dial(addr)
 	if err != nil {
@@ -163,14 +172,44 @@ func (n *Node) pullPeer(ctx context.Context, domain, addr string) error {
 		n.logger.Warn("peer anchor refused", "peer", domain, "via", addr, "error", err)
 		return err
 	}
-	revs, err := cl.Federation.Revocations(cctx, &pb.RevocationsRequest{AfterIndex: n.fsm.PeerWatermark(domain)})
-	if err != nil {
-		return err
-	}
-	for _, raw := range revs.GetNotices() {
-		if _, err := n.PushRevocation(cctx, &pb.PushRevocationRequest{Notice: raw}); err != nil {
-			n.logger.Warn("peer revocation refused", "peer", domain, "error", err)
+	for {
+		after := n.pulled.get(domain)
+		revs, err := cl.Federation.Revocations(cctx, &pb.RevocationsRequest{AfterIndex: after})
+		if err != nil {
+			return err
 		}
+		for _, raw := range revs.GetNotices() {
+			if _, err := n.PushRevocation(cctx, &pb.PushRevocationRequest{Notice: raw}); err != nil {
+				n.logger.Warn("peer revocation refused", "peer", domain, "error", err)
+				return err // the mark stays below it: retried at the next pull
+			}
+		}
+		if len(revs.GetNotices()) == 0 || revs.GetWatermark() <= after {
+			return nil
+		}
+		n.pulled.advance(domain, revs.GetWatermark())
 	}
-	return nil
+}
+
+// peerMarks is a map of per-domain indexes that only grow.
+type peerMarks struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+func (p *peerMarks) get(domain string) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.m[domain]
+}
+
+func (p *peerMarks) advance(domain string, to uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]uint64{}
+	}
+	if to > p.m[domain] {
+		p.m[domain] = to
+	}
 }

@@ -45,6 +45,9 @@ type Node struct {
 	// license, so peers hear of it now rather than at the next tick.
 	revokeWake chan struct{}
 	pool       atomic.Pointer[cluster.Pool] // set once gossip starts, after raft
+	// pulled is, per peer domain, the peer index through which this node
+	// has pulled every revocation by anti-entropy (see pullPeer).
+	pulled peerMarks
 
 	connsMu sync.Mutex
 	conns   map[string]*grpc.ClientConn

@@ -91,14 +91,21 @@ func runChaos(t *testing.T, o options, bound time.Duration) summary {
 	return sum
 }
 
+// TestChaosShort runs with partitions (network namespaces) when root:
+// then they are required, and the run must have isolated a node.
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three agents and runs faults for 45 s")
 	}
+	parts := partitionsNetns
+	if os.Geteuid() != 0 {
+		parts = partitionsOff
+		t.Log("not root: running without partition faults (network namespaces need root)")
+	}
 	bin := buildFedlic(t)
 	sum := runChaos(t, options{
 		duration: 45 * time.Second, faultInterval: 3 * time.Second, seed: 20240601, clients: 8,
-		fedlic: bin, snapshotThreshold: 64, linTimeout: 60 * time.Second,
+		fedlic: bin, snapshotThreshold: 64, linTimeout: 60 * time.Second, partitions: parts,
 	}, 4*time.Minute)
 	if !sum.OK {
 		t.Errorf("chaos check failed (evidence in %s): %+v", sum.Kept, sum)
@@ -108,6 +115,17 @@ func TestChaosShort(t *testing.T) {
 	}
 	if sum.Acked <= 100 {
 		t.Errorf("only %d acknowledged writes, want more than 100", sum.Acked)
+	}
+	if parts == partitionsNetns {
+		if sum.Partitions != "netns" {
+			t.Errorf("partitions = %q, want netns", sum.Partitions)
+		}
+		if n := sum.FaultKinds[faultIsolateLeader] + sum.FaultKinds[faultIsolateFollower]; n == 0 {
+			t.Errorf("no partition among the faults: %v", sum.FaultKinds)
+		}
+		if sum.Isolation == nil || sum.Isolation.StaleReads == 0 || sum.Isolation.MinorityOps == 0 {
+			t.Errorf("no operations reached an isolated node: %+v", sum.Isolation)
+		}
 	}
 }
 
@@ -136,7 +154,7 @@ func TestFaultScheduleIsSeeded(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 0xfa17))
 		var out []plannedFault
 		for i := 0; i < 50; i++ {
-			out = append(out, nextFault(rng, 3))
+			out = append(out, nextFault(rng, 3, partitionFaultKinds))
 		}
 		return out
 	}
@@ -152,7 +170,7 @@ func TestFaultScheduleIsSeeded(t *testing.T) {
 		if a[i].victim < 0 || a[i].victim > 2 {
 			t.Errorf("victim %d out of range", a[i].victim)
 		}
-		lo, hi := time.Second, 3*time.Second
+		lo, hi := time.Second, 3*time.Second // kills and partitions
 		if a[i].kind == faultPause || a[i].kind == faultPauseLeader {
 			hi = 2 * time.Second
 		}
@@ -163,8 +181,55 @@ func TestFaultScheduleIsSeeded(t *testing.T) {
 	if same {
 		t.Error("seeds 1 and 2 drew the same schedule")
 	}
-	if len(kinds) != len(faultKinds) {
+	if len(kinds) != len(partitionFaultKinds) {
 		t.Errorf("50 draws used only kinds %v", kinds)
+	}
+}
+
+// TestIsolationCheck shows checkIsolation failing a run whose isolated
+// node acknowledged a linearizable read and a write or left a stale read
+// unanswered, and ignoring what it may not judge.
+func TestIsolationCheck(t *testing.T) {
+	const at, end = int64(10e9), int64(12e9)
+	faults := []faultRecord{
+		{Kind: faultIsolateLeader, Node: "n1", At: at, End: end},
+		{Kind: faultIsolateFollower, Node: "n2", At: 20e9, Note: "isolate failed"}, // never in place
+		{Kind: faultKill, Node: "n3", At: at, End: end},
+	}
+	late := at + int64(isolationGrace) + 1
+	op := func(node string, kind history.Kind, cons string, call, ret int64, out history.Outcome) history.Op {
+		return history.Op{Node: node, Kind: kind, Consistency: cons, Call: call, Return: ret, Outcome: out, LicenseID: "L"}
+	}
+	lin, stale := history.ConsistencyLinearizable, history.ConsistencyStale
+	good := []history.Op{
+		op("n1", history.KindGet, stale, at+1, at+2, history.OutcomeOK),
+		op("n1", history.KindCheck, stale, end-1, end+5, history.OutcomeFail), // an answer
+		op("n1", history.KindGet, lin, late, end-1, history.OutcomeUnknown),
+		op("n1", history.KindIssue, "", late, end-1, history.OutcomeUnknown),
+		op("n1", history.KindGet, lin, at+1, at+2, history.OutcomeOK),         // within the grace
+		op("n1", history.KindUpdate, "", late, end+1, history.OutcomeOK),      // judged, but answered after the heal
+		op("n1", history.KindRevoke, "", late, late+1, history.OutcomeFail),   // rejected: not an acknowledgement
+		op("n2", history.KindGet, lin, late, end-1, history.OutcomeOK),        // not isolated then
+		op("n3", history.KindGet, stale, late, end-1, history.OutcomeUnknown), // killed, not isolated
+		op("n2", history.KindGet, stale, 20e9+1, 20e9+2, history.OutcomeUnknown),
+	}
+	r := checkIsolation(good, faults)
+	if !r.ok() || r.StaleReads != 2 || r.MinorityOps != 4 {
+		t.Fatalf("good history: %+v, want ok with 2 stale reads and 4 judged minority ops", r)
+	}
+	bad := append(good,
+		op("n1", history.KindGet, lin, late, end-1, history.OutcomeOK),
+		op("n1", history.KindGet, lin, late, end-1, history.OutcomeFail), // "not found" is an answer too
+		op("n1", history.KindRevoke, "", late, end-1, history.OutcomeOK),
+		op("n1", history.KindCheck, stale, at+5, at+6, history.OutcomeUnknown),
+	)
+	r = checkIsolation(bad, faults)
+	if r.ok() || r.MinorityAcked != 3 || r.StaleFailed != 1 || len(r.Problems) != 4 {
+		t.Fatalf("bad history: %+v, want 3 acknowledged minority ops and 1 failed stale read", r)
+	}
+	sum := summarize(history.Report{Linearizable: true, ReplicasEqual: true}, &r, faults, nil, 1)
+	if sum.OK || sum.Isolation == nil || sum.Isolation.MinorityAcked != 3 || len(sum.Problems) == 0 {
+		t.Errorf("summary of a failed isolation check: %+v", sum)
 	}
 }
 

@@ -45,11 +45,19 @@ func mainExit(args []string) int {
 	fs.Uint64Var(&o.snapshotThreshold, "snapshot-threshold", 64, "agents' --snapshot-threshold (small, so snapshots and restarts from them happen)")
 	fs.StringVar(&o.scenario, "scenario", "", "snapshot-restart: first revoke, snapshot and restart a follower from its snapshot")
 	fs.DurationVar(&o.linTimeout, "check-timeout", 60*time.Second, "bound on the linearizability search")
+	fs.StringVar(&o.partitions, "partitions", partitionsAuto, "process mode: auto (partition faults in network namespaces when root and ip netns add works, else none), netns (required), off")
+	var federation bool
+	var aFaultInterval time.Duration
+	fs.BoolVar(&federation, "federation", false, "two federated domains under load; B's nodes killed and restarted (all at once too); A's checks must all succeed (process mode only)")
+	fs.DurationVar(&aFaultInterval, "a-fault-interval", 7*time.Second, "with --federation: time between kills of domain A's nodes (0: none; --fault-interval is B's)")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0
 		}
 		return 2
+	}
+	if federation && mode != "process" {
+		return harnessError("--federation runs in process mode only", o.seed)
 	}
 	switch mode {
 	case "process":
@@ -73,6 +81,9 @@ func mainExit(args []string) int {
 	fmt.Fprintf(os.Stderr, "fedlic-chaos: seed %d (rerun with --seed %d)\n", o.seed, o.seed)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if federation {
+		return federationMain(ctx, fedOptions{options: o, aFaultInterval: aFaultInterval})
+	}
 	sum, err := run(ctx, o)
 	if err != nil {
 		sum.OK, sum.Error, sum.Seed = false, err.Error(), o.seed

@@ -32,6 +32,9 @@ type member struct {
 type agentProc struct {
 	bin, dir, logPath string
 	args              []string
+	// wrap, if set, is a command prefix the agent runs under, such as
+	// `ip netns exec NS`; it must exec the agent, so the pid is the agent's.
+	wrap []string
 
 	mu       sync.Mutex
 	shutdown bool // set by stopAll: never start again
@@ -76,8 +79,10 @@ func findFedlic(flagPath string) (string, error) {
 }
 
 // startProcs starts three agents in tmp (node1 bootstraps, the others
-// join it) and waits for three members and a leader.
-func startProcs(ctx context.Context, bin, tmp string, snapshotThreshold uint64, register func(*agentProc)) ([]*member, error) {
+// join it) and waits for three members and a leader. Without lab they
+// listen on free loopback ports; with it, node i runs in the lab's
+// namespace i and listens on that namespace's address.
+func startProcs(ctx context.Context, bin, tmp string, snapshotThreshold uint64, register func(*agentProc), lab *netLab) ([]*member, error) {
 	cfgPath := filepath.Join(tmp, "chaos.hcl")
 	if err := os.WriteFile(cfgPath, []byte(chaosConfigHCL), 0o600); err != nil {
 		return nil, err
@@ -88,13 +93,21 @@ func startProcs(ctx context.Context, bin, tmp string, snapshotThreshold uint64, 
 		return nil, err
 	}
 	for i := 0; i < 3; i++ {
-		g, err1 := freePort()
-		r, err2 := freePort()
-		if err := errors.Join(err1, err2); err != nil {
-			return fail(err)
+		var g, r string
+		var wrap []string
+		if lab != nil {
+			r, g = lab.addrs(i)
+			wrap = lab.wrap(i)
+		} else {
+			var err1, err2 error
+			g, err1 = freePort()
+			r, err2 = freePort()
+			if err := errors.Join(err1, err2); err != nil {
+				return fail(err)
+			}
 		}
 		name := fmt.Sprintf("n%d", i+1)
-		p := &agentProc{bin: bin, dir: filepath.Join(tmp, name), logPath: filepath.Join(tmp, name+".log")}
+		p := &agentProc{bin: bin, dir: filepath.Join(tmp, name), logPath: filepath.Join(tmp, name+".log"), wrap: wrap}
 		p.args = []string{"agent", "--config", cfgPath, "--domain", "chaos", "--node-id", name, "--data-dir", p.dir,
 			"--raft-addr", r, "--grpc-addr", g, "--log-level", "info", "--snapshot-threshold", fmt.Sprint(snapshotThreshold)}
 		if i == 0 {
@@ -185,8 +198,9 @@ func (p *agentProc) start() error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(logf, "==== chaos: starting %s %v at %s\n", p.bin, p.args, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(p.bin, p.args...)
+	argv := append(append(append([]string(nil), p.wrap...), p.bin), p.args...)
+	fmt.Fprintf(logf, "==== chaos: starting %v at %s\n", argv, time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {

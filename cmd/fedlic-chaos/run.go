@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ type options struct {
 	snapshotThreshold uint64
 	scenario          string // "" or scenarioSnapshotRestart
 	linTimeout        time.Duration
+	partitions        string // partitionsAuto, partitionsNetns, or partitionsOff ("" is off)
 	stderr            io.Writer
 	register          func(*agentProc) // tests: told of every agent process, to kill it in cleanup
 }
@@ -48,11 +50,16 @@ type summary struct {
 	LeaderlessWindows         int            `json:"leaderless_windows"`
 	Faults                    int            `json:"faults"`
 	FaultKinds                map[string]int `json:"fault_kinds"`
-	Seed                      int64          `json:"seed"`
-	DurationS                 float64        `json:"duration_s"`
-	Problems                  []string       `json:"problems,omitempty"` // the first few, see report.json
-	Kept                      string         `json:"kept,omitempty"`
-	Error                     string         `json:"error,omitempty"`
+	// Partitions is "netns" when partition faults ran, else "off: why".
+	Partitions string `json:"partitions,omitempty"`
+	// Isolation judges what isolated nodes answered (with partitions only;
+	// its problems are in Problems and report.json).
+	Isolation *isolationReport `json:"isolation,omitempty"`
+	Seed      int64            `json:"seed"`
+	DurationS float64          `json:"duration_s"`
+	Problems  []string         `json:"problems,omitempty"` // the first few, see report.json
+	Kept      string           `json:"kept,omitempty"`
+	Error     string           `json:"error,omitempty"`
 }
 
 type runner struct {
@@ -66,6 +73,57 @@ type runner struct {
 	load   *loader
 	hist   *history.History
 	faultN int
+	lab    *netLab // nil without partitions
+}
+
+// Partition modes (--partitions).
+const (
+	partitionsAuto  = "auto"  // with network namespaces if they work here, else without partitions
+	partitionsNetns = "netns" // with network namespaces, or a harness error
+	partitionsOff   = "off"
+)
+
+// setupPartitions decides whether this run injects partitions and, if
+// so, builds its network namespaces. It returns the summary's
+// "partitions" value; an error is a harness error.
+func (r *runner) setupPartitions() (string, error) {
+	mode := r.o.partitions
+	switch mode {
+	case "":
+		return "off: not requested", nil
+	case partitionsOff:
+		return "off: --partitions off", nil
+	case partitionsAuto, partitionsNetns:
+	default:
+		return "", fmt.Errorf("--partitions %q: use auto, netns or off", mode)
+	}
+	if len(r.o.nodes) > 0 {
+		if mode == partitionsNetns {
+			return "", fmt.Errorf("--partitions netns needs agents this harness starts; with --nodes it attaches (use --partitions off)")
+		}
+		return "off: attached to existing nodes", nil
+	}
+	if err := probeNetns(); err != nil {
+		if mode == partitionsNetns {
+			return "", fmt.Errorf("--partitions netns: %w; run as root on Linux with ip and nft, or use --partitions off", err)
+		}
+		r.logf("partitions off: %v", err)
+		return "off: " + err.Error(), nil
+	}
+	removed, err := removeStaleLabs()
+	if len(removed) > 0 {
+		r.logf("removed leftovers of earlier runs: %s", strings.Join(removed, ", "))
+	}
+	if err != nil {
+		r.logf("removing leftovers of earlier runs: %v", err)
+	}
+	lab, err := newNetLab(3)
+	if err != nil {
+		return "", err
+	}
+	r.lab = lab
+	r.logf("partitions on: nodes in network namespaces %s.* at %s, %s, %s", lab.prefix, lab.nodeIP(0), lab.nodeIP(1), lab.nodeIP(2))
+	return "netns", nil
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -98,13 +156,26 @@ func run(ctx context.Context, o options) (sum summary, err error) {
 			os.RemoveAll(r.tmp)
 		}
 	}()
+	partitions, err := r.setupPartitions()
+	sum.Partitions = partitions
+	if err != nil {
+		return sum, err
+	}
+	if r.lab != nil {
+		// Deferred before the agents are stopped, so it runs after.
+		defer func() {
+			if err := r.lab.close(); err != nil {
+				r.logf("removing the network namespaces: %v", err)
+			}
+		}()
+	}
 	if len(o.nodes) > 0 {
 		r.ms, err = attach(ctx, o.nodes)
 	} else {
 		var bin string
 		if bin, err = findFedlic(o.fedlic); err == nil {
 			r.logf("starting three agents from %s in %s", bin, r.tmp)
-			r.ms, err = startProcs(ctx, bin, r.tmp, o.snapshotThreshold, o.register)
+			r.ms, err = startProcs(ctx, bin, r.tmp, o.snapshotThreshold, o.register, r.lab)
 		}
 	}
 	if err != nil {
@@ -118,7 +189,7 @@ func run(ctx context.Context, o options) (sum summary, err error) {
 	defer stopWatch()
 	var watchDone sync.WaitGroup
 	watchDone.Add(1)
-	go func() { defer watchDone.Done(); r.watch.run(watchCtx, r.ms) }()
+	go func() { defer watchDone.Done(); r.watch.run(watchCtx, r.ms, r.down.isIsolated) }()
 
 	loadStop := make(chan struct{})
 	var workers sync.WaitGroup
@@ -136,6 +207,9 @@ func run(ctx context.Context, o options) (sum summary, err error) {
 			return
 		}
 		f := &faulter{ms: r.ms, down: r.down, rng: rand.New(rand.NewPCG(uint64(o.seed), 0xfa17)), logf: r.logf, stopc: faultStop}
+		if r.lab != nil {
+			f.kinds, f.net, f.hist, f.pool = partitionFaultKinds, r.lab, r.hist, r.load.pool
+		}
 		if o.scenario == scenarioSnapshotRestart {
 			if err := r.snapshotRestart(ctx, f); err != nil {
 				r.logf("scenario %s: %v", o.scenario, err)
@@ -191,11 +265,17 @@ wait:
 		LeaderlessWindows:      windows,
 		NodeDown:               nodeDown,
 	})
-	sum = summarize(rep, faults, windows, o.seed)
+	var iso *isolationReport
+	if r.lab != nil {
+		i := checkIsolation(r.hist.Ops, faults)
+		iso = &i
+	}
+	sum = summarize(rep, iso, faults, windows, o.seed)
+	sum.Partitions = partitions
 	sum.DurationS = time.Since(r.start).Round(100 * time.Millisecond).Seconds()
 	if !sum.OK || o.keep != "" {
 		stopAgents()
-		dir, kerr := r.keepAll(rep, faults, windows, nodeDown, replicas)
+		dir, kerr := r.keepAll(rep, iso, faults, windows, nodeDown, replicas)
 		if kerr != nil {
 			r.logf("keeping the evidence failed: %v", kerr)
 		}
@@ -205,7 +285,7 @@ wait:
 	return sum, nil
 }
 
-func summarize(rep history.Report, faults []faultRecord, windows [][2]int64, seed int64) summary {
+func summarize(rep history.Report, iso *isolationReport, faults []faultRecord, windows [][2]int64, seed int64) summary {
 	s := summary{
 		OK: rep.OK(), Ops: rep.Ops, Acked: rep.Acked, UnknownWrites: rep.UnknownWrite, Lost: rep.Lost,
 		Linearizable: rep.Linearizable, LinearizabilityResult: rep.LinearizabilityResult, NonLinearizable: rep.NonLinearizable,
@@ -223,6 +303,13 @@ func summarize(rep history.Report, faults []faultRecord, windows [][2]int64, see
 	probs = append(probs, rep.LostWrites...)
 	probs = append(probs, rep.Undone...)
 	probs = append(probs, rep.StaleFailures...)
+	if iso != nil {
+		s.OK = s.OK && iso.ok()
+		probs = append(probs, iso.Problems...)
+		counts := *iso
+		counts.Problems = nil
+		s.Isolation = &counts
+	}
 	if !rep.ReplicasEqual {
 		probs = append(probs, fmt.Sprintf("replica hashes differ: %v", rep.ReplicaHashes))
 	}
@@ -243,7 +330,7 @@ func (r *runner) keepDir() (string, error) {
 
 // keepAll writes the history, the report, the faults and the final
 // replica states beside the agents' logs and data dirs.
-func (r *runner) keepAll(rep history.Report, faults []faultRecord, windows [][2]int64, nodeDown map[string][][2]int64, replicas []history.ReplicaState) (string, error) {
+func (r *runner) keepAll(rep history.Report, iso *isolationReport, faults []faultRecord, windows [][2]int64, nodeDown map[string][][2]int64, replicas []history.ReplicaState) (string, error) {
 	dir, err := r.keepDir()
 	if err != nil {
 		return "", err
@@ -259,7 +346,7 @@ func (r *runner) keepAll(rep history.Report, faults []faultRecord, windows [][2]
 		}
 	}
 	writeJSON("report.json", rep)
-	writeJSON("faults.json", map[string]any{"seed": r.o.seed, "faults": faults, "leaderless_windows": windows, "node_down": nodeDown})
+	writeJSON("faults.json", map[string]any{"seed": r.o.seed, "faults": faults, "leaderless_windows": windows, "node_down": nodeDown, "isolation": iso})
 	writeJSON("replicas.json", replicas)
 	if f, err := os.Create(filepath.Join(dir, "history.jsonl")); err != nil {
 		errs = append(errs, err)
@@ -301,7 +388,7 @@ func (r *runner) moveAgentFiles(dir string) {
 // keepOnError keeps the evidence when the final state could not be read.
 func (r *runner) keepOnError(sum *summary, cause error) bool {
 	nodeDown, faults := r.down.snapshot()
-	dir, err := r.keepAll(history.Report{Errors: []string{cause.Error()}}, faults, r.watch.snapshot(), nodeDown, nil)
+	dir, err := r.keepAll(history.Report{Errors: []string{cause.Error()}}, nil, faults, r.watch.snapshot(), nodeDown, nil)
 	if err != nil {
 		r.logf("keeping the evidence failed: %v", err)
 	}

@@ -329,7 +329,9 @@ func checkStaleAvailability(ops []Op, opts Options, r *Report) {
 		if !op.Kind.IsRead() || op.Consistency != ConsistencyStale {
 			continue
 		}
-		if !inAny(op.Call, opts.LeaderlessWindows) || inAny(op.Call, opts.NodeDown[op.Node]) {
+		// A read in flight when its node went down is not judged: the
+		// kill, not the missing leader, cut it off.
+		if !inAny(op.Call, opts.LeaderlessWindows) || overlapsAny(op.Call, op.Return, opts.NodeDown[op.Node]) {
 			continue
 		}
 		r.StaleDuringNoLeader++
@@ -345,6 +347,16 @@ func checkStaleAvailability(ops []Op, opts Options, r *Report) {
 func inAny(t int64, windows [][2]int64) bool {
 	for _, w := range windows {
 		if t >= w[0] && t <= w[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// overlapsAny reports whether [from, to] meets any window.
+func overlapsAny(from, to int64, windows [][2]int64) bool {
+	for _, w := range windows {
+		if from <= w[1] && to >= w[0] {
 			return true
 		}
 	}

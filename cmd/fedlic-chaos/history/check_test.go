@@ -316,6 +316,8 @@ func TestCheck(t *testing.T) {
 				{Client: 2, Kind: KindGet, LicenseID: "L1", Call: 160, Return: 170, Outcome: OutcomeFail, Consistency: ConsistencyStale, Node: "n2", Error: "no leader"},
 				{Client: 2, Kind: KindGet, LicenseID: "L9", Call: 160, Return: 170, Outcome: OutcomeFail, Consistency: ConsistencyStale, Node: "n2", Error: "license L9 not found"},
 				{Client: 2, Kind: KindCheck, LicenseID: "L1", Call: 170, Return: 270, Outcome: OutcomeUnknown, Consistency: ConsistencyStale, Node: "n3"}, // n3 was down
+				{Client: 3, Kind: KindCheck, LicenseID: "L1", Call: 160, Return: 190, Outcome: OutcomeUnknown, Consistency: ConsistencyStale, Node: "n3"}, // in flight when n3 went down
+				{Client: 3, Kind: KindCheck, LicenseID: "L1", Call: 120, Return: 130, Outcome: OutcomeUnknown, Consistency: ConsistencyStale, Node: "n3"}, // n3 up: a failure
 				{Client: 2, Kind: KindGet, LicenseID: "L1", Call: 300, Return: 310, Outcome: OutcomeUnknown, Consistency: ConsistencyStale, Node: "n2"},   // after the window
 				read(1, ConsistencyLinearizable, "L1", 180, 181, StatusActive, 1, 1),
 			},
@@ -325,10 +327,10 @@ func TestCheck(t *testing.T) {
 				NodeDown:          map[string][][2]int64{"n3": {{165, 250}}},
 			},
 			check: func(t *testing.T, r Report) {
-				if r.StaleDuringNoLeader != 3 || r.StaleFailedDuringNoLeader != 1 || r.OK() {
-					t.Fatalf("stale during no leader %d failed %d, want 3 1: %+v", r.StaleDuringNoLeader, r.StaleFailedDuringNoLeader, r)
+				if r.StaleDuringNoLeader != 4 || r.StaleFailedDuringNoLeader != 2 || r.OK() {
+					t.Fatalf("stale during no leader %d failed %d, want 4 2: %+v", r.StaleDuringNoLeader, r.StaleFailedDuringNoLeader, r)
 				}
-				if !strings.Contains(r.StaleFailures[0], "no leader") {
+				if !strings.Contains(r.StaleFailures[0], "no leader") || !strings.Contains(r.StaleFailures[1], "called at 120") {
 					t.Errorf("stale failures = %v", r.StaleFailures)
 				}
 			},
