@@ -247,3 +247,20 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Errorf("pprof index: %v %v", r, err)
 	}
 }
+
+// The state hash digests every license: Status computes it only when
+// asked, so polling Status stays cheap on a large domain.
+func TestStatusHashOnlyWhenAsked(t *testing.T) {
+	a, cl := single(t)
+	if _, err := cl.Issue(tctx(t), &pb.IssueRequest{Licensee: "l", Product: "acme/db"}); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := cl.Status(tctx(t))
+	if err != nil || plain.GetStateHash() != "" || plain.GetAppliedIndex() == 0 {
+		t.Fatalf("status without hash: %v %v", plain, err)
+	}
+	hashed, err := cl.StatusWithHash(tctx(t))
+	if err != nil || hashed.GetStateHash() != a.Node.FSM().Hash() {
+		t.Fatalf("status with hash: %v %v, want hash %s", hashed, err, a.Node.FSM().Hash())
+	}
+}

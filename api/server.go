@@ -134,7 +134,7 @@ type cluster struct {
 }
 
 func (s *cluster) Status(ctx context.Context, r *pb.StatusRequest) (*pb.StatusResponse, error) {
-	resp, err := s.n.Status(true)
+	resp, err := s.n.Status(r.GetWithHash())
 	return resp, toStatus(err)
 }
 

@@ -76,9 +76,15 @@ func (c *Client) Check(ctx context.Context, licensee, product, feature string, a
 	return c.Licenses.Check(ctx, &pb.CheckRequest{Licensee: licensee, Product: product, Feature: feature, Amount: amount, Consistency: cons})
 }
 
-// Status returns the node's view of the cluster.
+// Status returns the node's view of the cluster, without the state hash.
 func (c *Client) Status(ctx context.Context) (*pb.StatusResponse, error) {
 	return c.Cluster.Status(ctx, &pb.StatusRequest{})
+}
+
+// StatusWithHash is Status with the node's state hash, for comparing
+// replicas. The node digests its whole state for it: do not poll it.
+func (c *Client) StatusWithHash(ctx context.Context) (*pb.StatusResponse, error) {
+	return c.Cluster.Status(ctx, &pb.StatusRequest{WithHash: true})
 }
 
 // SaveSnapshot streams a snapshot into w and returns the bytes written.

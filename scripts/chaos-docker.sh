@@ -117,9 +117,9 @@ for id in "${ACKED[@]}"; do
     elif is_revoked "$id" && [ "$st" != revoked ]; then UNDONE=$((UNDONE + 1)); log "undone: $id is $st on node$n"; fi
   done
 done
-H1=$(fedlic 1 cluster status --addr "$(ip_of 1):7400" | jget state_hash)
-H2=$(fedlic 2 cluster status --addr "$(ip_of 2):7400" | jget state_hash)
-H3=$(fedlic 3 cluster status --addr "$(ip_of 3):7400" | jget state_hash)
+H1=$(fedlic 1 cluster status --hash --addr "$(ip_of 1):7400" | jget state_hash)
+H2=$(fedlic 2 cluster status --hash --addr "$(ip_of 2):7400" | jget state_hash)
+H3=$(fedlic 3 cluster status --hash --addr "$(ip_of 3):7400" | jget state_hash)
 EQUAL=false; [ -n "$H1" ] && [ "$H1" = "$H2" ] && [ "$H2" = "$H3" ] && EQUAL=true
 OK=false; [ $LOST -eq 0 ] && [ $UNDONE -eq 0 ] && [ $EQUAL = true ] && [ ${#ACKED[@]} -gt 0 ] && OK=true
 echo "{\"ok\":$OK,\"mode\":\"docker\",\"ops\":$OPS,\"acked\":$(( ${#ACKED[@]} + ${#REVOKED[@]} )),\"unknown\":$UNKNOWN,\"lost\":$LOST,\"revocations_undone\":$UNDONE,\"replicas_equal\":$EQUAL,\"faults\":$FAULTS,\"seed\":$SEED}"

@@ -1535,7 +1535,11 @@ func (x *KeyChangeResponse) GetIndex() uint64 {
 }
 
 type StatusRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// with_hash asks for state_hash, a digest of the whole replicated
+	// state: O(licenses) work on the node (seconds at millions), so polls
+	// and health checks leave it off.
+	WithHash      bool `protobuf:"varint,1,opt,name=with_hash,json=withHash,proto3" json:"with_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1570,6 +1574,13 @@ func (*StatusRequest) Descriptor() ([]byte, []int) {
 	return file_fedlic_v1_service_proto_rawDescGZIP(), []int{23}
 }
 
+func (x *StatusRequest) GetWithHash() bool {
+	if x != nil {
+		return x.WithHash
+	}
+	return false
+}
+
 type StatusResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Domain        string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
@@ -1582,7 +1593,7 @@ type StatusResponse struct {
 	State         string                 `protobuf:"bytes,8,opt,name=state,proto3" json:"state,omitempty"`
 	Members       []*Member              `protobuf:"bytes,9,rep,name=members,proto3" json:"members,omitempty"`
 	LastContactMs int64                  `protobuf:"varint,10,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"`
-	StateHash     string                 `protobuf:"bytes,11,opt,name=state_hash,json=stateHash,proto3" json:"state_hash,omitempty"`
+	StateHash     string                 `protobuf:"bytes,11,opt,name=state_hash,json=stateHash,proto3" json:"state_hash,omitempty"` // only when with_hash was asked
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3053,8 +3064,9 @@ const file_fedlic_v1_service_proto_rawDesc = "" +
 	"\x11KeyChangeResponse\x12\"\n" +
 	"\ractive_key_id\x18\x01 \x01(\tR\vactiveKeyId\x12#\n" +
 	"\ranchor_serial\x18\x02 \x01(\x04R\fanchorSerial\x12\x14\n" +
-	"\x05index\x18\x03 \x01(\x04R\x05index\"\x0f\n" +
-	"\rStatusRequest\"\xeb\x02\n" +
+	"\x05index\x18\x03 \x01(\x04R\x05index\",\n" +
+	"\rStatusRequest\x12\x1b\n" +
+	"\twith_hash\x18\x01 \x01(\bR\bwithHash\"\xeb\x02\n" +
 	"\x0eStatusResponse\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x1b\n" +

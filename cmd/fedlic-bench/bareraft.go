@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -25,7 +26,13 @@ func (f *noopFSM) ApplyBatch(ls []*raft.Log) []interface{} {
 	return make([]interface{}, len(ls))
 }
 func (f *noopFSM) Snapshot() (raft.FSMSnapshot, error) { return noopSnap{}, nil }
-func (f *noopFSM) Restore(rc io.ReadCloser) error      { return rc.Close() }
+
+// Restore reads every byte (a snapshot install must move the bytes) and
+// keeps none.
+func (f *noopFSM) Restore(rc io.ReadCloser) error {
+	_, err := io.Copy(io.Discard, rc)
+	return errors.Join(err, rc.Close())
+}
 
 type noopSnap struct{}
 

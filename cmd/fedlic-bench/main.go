@@ -58,7 +58,7 @@ func main() {
 	}
 	prep := func() error {
 		rep.json = jsonOut
-		if name := strings.Fields(os.Args[1:][0])[0]; name == "snapshot" || name == "gossip" {
+		if name := strings.Fields(os.Args[1:][0])[0]; name == "gossip" {
 			return nil
 		}
 		bin, err := findFedlic(o.bin)

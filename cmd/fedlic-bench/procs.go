@@ -27,6 +27,7 @@ type agentProc struct {
 
 type domain struct {
 	bin    string
+	name   string
 	procs  []*agentProc
 	tmp    string
 	extras []string
@@ -66,31 +67,23 @@ func startDomain(ctx context.Context, bin string, extra ...string) (*domain, err
 
 // startNamedDomain starts domain name; perNode adds arguments for node i.
 func startNamedDomain(ctx context.Context, bin, name string, perNode func(i int) []string, extra ...string) (*domain, error) {
+	return startNodes(ctx, bin, name, 3, perNode, extra...)
+}
+
+// startNodes starts a domain of count agents: node 1 bootstraps, the
+// others join it.
+func startNodes(ctx context.Context, bin, name string, count int, perNode func(i int) []string, extra ...string) (*domain, error) {
 	tmp, err := os.MkdirTemp("", "fedlic-bench-")
 	if err != nil {
 		return nil, err
 	}
-	d := &domain{bin: bin, tmp: tmp, extras: extra}
-	for i := 0; i < 3; i++ {
-		g, err1 := freePort()
-		r, err2 := freePort()
-		if err := errors.Join(err1, err2); err != nil {
-			d.stop()
-			return nil, err
-		}
-		p := &agentProc{id: fmt.Sprintf("n%d", i+1), grpc: g, raft: r, dir: filepath.Join(tmp, fmt.Sprintf("n%d", i+1))}
-		p.args = []string{"agent", "--domain", name, "--node-id", p.id, "--data-dir", p.dir, "--raft-addr", r, "--grpc-addr", g, "--log-level", "warn"}
-		if i == 0 {
-			p.args = append(p.args, "--bootstrap")
-		} else {
-			p.args = append(p.args, "--join", d.procs[0].grpc)
-		}
-		p.args = append(p.args, extra...)
+	d := &domain{bin: bin, name: name, tmp: tmp, extras: extra}
+	for i := 0; i < count; i++ {
+		var extraNode []string
 		if perNode != nil {
-			p.args = append(p.args, perNode(i)...)
+			extraNode = perNode(i)
 		}
-		d.procs = append(d.procs, p)
-		if err := d.startProc(p); err != nil {
+		if _, err := d.addNode(extraNode...); err != nil {
 			d.stop()
 			return nil, err
 		}
@@ -101,11 +94,33 @@ func startNamedDomain(ctx context.Context, bin, name string, perNode func(i int)
 			}
 		}
 	}
-	if err := d.waitMembers(ctx, 3); err != nil {
+	if err := d.waitMembers(ctx, count); err != nil {
 		d.stop()
 		return nil, err
 	}
 	return d, nil
+}
+
+// addNode starts one more agent: the first bootstraps, later ones join
+// the first. It does not wait for the node to be a member.
+func (d *domain) addNode(extra ...string) (*agentProc, error) {
+	g, err1 := freePort()
+	r, err2 := freePort()
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	i := len(d.procs)
+	p := &agentProc{id: fmt.Sprintf("n%d", i+1), grpc: g, raft: r, dir: filepath.Join(d.tmp, fmt.Sprintf("n%d", i+1))}
+	p.args = []string{"agent", "--domain", d.name, "--node-id", p.id, "--data-dir", p.dir, "--raft-addr", r, "--grpc-addr", g, "--log-level", "warn"}
+	if i == 0 {
+		p.args = append(p.args, "--bootstrap")
+	} else {
+		p.args = append(p.args, "--join", d.procs[0].grpc)
+	}
+	p.args = append(p.args, d.extras...)
+	p.args = append(p.args, extra...)
+	d.procs = append(d.procs, p)
+	return p, d.startProc(p)
 }
 
 func (d *domain) startProc(p *agentProc) error {

@@ -19,6 +19,7 @@ func memberJSON(ms []*pb.Member) []map[string]any {
 func clusterCmd() *cobra.Command {
 	c := &cobra.Command{Use: "cluster", Short: "Inspect and change the domain's members"}
 	var sf, mf, rf, tf clientFlags
+	var withHash bool
 	status := &cobra.Command{
 		Use: "status", Short: "Show this node's view of the domain", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -27,19 +28,27 @@ func clusterCmd() *cobra.Command {
 				return fail("%v", err)
 			}
 			defer done()
-			s, err := cl.Status(ctx)
+			get := cl.Status
+			if withHash {
+				get = cl.StatusWithHash
+			}
+			s, err := get(ctx)
 			if err != nil {
 				return rpcError(err)
 			}
-			return sf.print(map[string]any{
+			out := map[string]any{
 				"domain": s.GetDomain(), "node_id": s.GetNodeId(), "leader_id": s.GetLeaderId(), "leader_address": s.GetLeaderAddress(),
 				"term": s.GetTerm(), "applied_index": s.GetAppliedIndex(), "commit_index": s.GetCommitIndex(),
-				"state": s.GetState(), "last_contact_ms": s.GetLastContactMs(), "state_hash": s.GetStateHash(),
-				"members": memberJSON(s.GetMembers()),
-			})
+				"state": s.GetState(), "last_contact_ms": s.GetLastContactMs(), "members": memberJSON(s.GetMembers()),
+			}
+			if withHash {
+				out["state_hash"] = s.GetStateHash()
+			}
+			return sf.print(out)
 		},
 	}
 	addClientFlags(status, &sf)
+	status.Flags().BoolVar(&withHash, "hash", false, "also print state_hash, a digest of the whole state (compare replicas); O(licenses) work on the node")
 	members := &cobra.Command{
 		Use: "members", Short: "List the domain's servers", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

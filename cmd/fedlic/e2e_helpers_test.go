@@ -389,7 +389,7 @@ func (c *cluster) others(id string) []*agentProc {
 // clusterStatus runs `fedlic cluster status` against one node.
 func clusterStatus(t *testing.T, n *agentProc) cliResult {
 	t.Helper()
-	return cli(t, "cluster", "status", "--addr", n.grpc, "--json", "--timeout", "3s")
+	return cli(t, "cluster", "status", "--hash", "--addr", n.grpc, "--json", "--timeout", "3s")
 }
 
 // waitStable waits until every given node answers cluster status with the
