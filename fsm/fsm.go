@@ -45,7 +45,9 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	return f.ApplyBatch([]*raft.Log{l})[0]
 }
 
-// ApplyBatch applies committed entries under one lock.
+// ApplyBatch applies committed entries under one lock. The applied
+// index moves under the same lock, so a reader holding the read lock
+// sees a state and the exact index it reflects (see view).
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	var last uint64
@@ -59,9 +61,12 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			}
 			out[i] = f.applyOne(l)
 		}
+		if last > 0 {
+			f.applied.Store(last)
+		}
 	}()
 	if last > 0 {
-		f.setApplied(last)
+		f.notifyApplied(last)
 	}
 	return out
 }
@@ -92,8 +97,7 @@ func (f *FSM) applyOne(l *raft.Log) interface{} {
 // AppliedIndex is the index of the last log entry applied.
 func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 
-func (f *FSM) setApplied(idx uint64) {
-	f.applied.Store(idx)
+func (f *FSM) notifyApplied(idx uint64) {
 	f.waitMu.Lock()
 	for ch, want := range f.waiters {
 		if idx >= want {
@@ -104,6 +108,19 @@ func (f *FSM) setApplied(idx uint64) {
 	f.waitMu.Unlock()
 	if f.OnApply != nil {
 		f.OnApply(idx)
+	}
+}
+
+// SetRestoredIndex tells an FSM that has applied nothing since it was
+// created the index of the snapshot raft restored into it at start:
+// raft does not pass it to Restore. Once anything was applied the index
+// is exact already and this changes nothing.
+func (f *FSM) SetRestoredIndex(index uint64) {
+	f.mu.Lock()
+	set := index > 0 && f.applied.CompareAndSwap(0, index)
+	f.mu.Unlock()
+	if set {
+		f.notifyApplied(index)
 	}
 }
 
@@ -131,11 +148,13 @@ func (f *FSM) CancelWait(ch <-chan struct{}) {
 	}
 }
 
-// view runs fn with a read lock on the current state.
-func (f *FSM) view(fn func(s *state)) {
+// view runs fn with a read lock on the current state and returns the
+// applied index that state reflects (exactly: both move under f.mu).
+func (f *FSM) view(fn func(s *state)) uint64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	fn(f.st)
+	return f.applied.Load()
 }
 
 // Hash returns the state hash: equal on replicas that applied the same log.

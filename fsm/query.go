@@ -8,10 +8,14 @@ import (
 
 // Get returns the license with id.
 func (f *FSM) Get(id string) (*License, bool) {
-	var l *License
-	var ok bool
-	f.view(func(s *state) { l, ok = s.get(id) })
+	l, ok, _ := f.GetAt(id)
 	return l, ok
+}
+
+// GetAt is Get and the applied index of the state it read.
+func (f *FSM) GetAt(id string) (l *License, ok bool, index uint64) {
+	index = f.view(func(s *state) { l, ok = s.get(id) })
+	return l, ok, index
 }
 
 // ListOptions filters and pages a listing. Pages run in id order; After
@@ -25,10 +29,16 @@ type ListOptions struct {
 // List returns up to opts.Limit licenses after opts.After, and whether
 // more remain.
 func (f *FSM) List(opts ListOptions) (out []*License, more bool) {
+	out, more, _ = f.ListAt(opts)
+	return out, more
+}
+
+// ListAt is List and the applied index of the state it read.
+func (f *FSM) ListAt(opts ListOptions) (out []*License, more bool, index uint64) {
 	if opts.Limit <= 0 {
 		opts.Limit = 100
 	}
-	f.view(func(s *state) {
+	index = f.view(func(s *state) {
 		take := func(l *License) bool {
 			if len(out) == opts.Limit {
 				more = true
@@ -66,7 +76,7 @@ func (f *FSM) List(opts ListOptions) (out []*License, more bool) {
 			return take(l)
 		})
 	})
-	return out, more
+	return out, more, index
 }
 
 // Members returns the recorded members sorted by id.
@@ -124,6 +134,9 @@ type CheckResult struct {
 	LicenseID string
 	Status    pb.Status
 	Version   uint64
+	// Index is the applied index of the state the answer was read from
+	// (0 from Evaluate, which reads no state).
+	Index uint64
 }
 
 // Check answers whether licensee may use feature of product (amount
@@ -132,7 +145,7 @@ type CheckResult struct {
 func (f *FSM) Check(licensee, product, feature string, amount int64, now int64) CheckResult {
 	best := CheckResult{Reason: "no license for licensee " + licensee + " and product " + product}
 	bestRank := -1
-	f.view(func(s *state) {
+	index := f.view(func(s *state) {
 		s.byLP.AscendGreaterOrEqual(lpKey{licensee: licensee, product: product}, func(k lpKey) bool {
 			if k.licensee != licensee || k.product != product {
 				return false
@@ -145,16 +158,18 @@ func (f *FSM) Check(licensee, product, feature string, amount int64, now int64) 
 			return !r.Allowed
 		})
 	})
+	best.Index = index
 	return best
 }
 
 // CheckLicense evaluates one license by id.
 func (f *FSM) CheckLicense(id, feature string, amount, now int64) CheckResult {
-	l, ok := f.Get(id)
+	l, ok, index := f.GetAt(id)
 	if !ok {
-		return CheckResult{Reason: "license " + id + " not found on this replica", LicenseID: id}
+		return CheckResult{Reason: "license " + id + " not found on this replica", LicenseID: id, Index: index}
 	}
 	r, _ := evaluate(l, feature, amount, now)
+	r.Index = index
 	return r
 }
 

@@ -219,7 +219,9 @@ func (n *Node) Verify(ctx context.Context, req *pb.VerifyRequest) (*pb.VerifyRes
 	if claims != nil {
 		b, _ := json.Marshal(claims)
 		resp.ClaimsJson = string(b)
-		if l, ok := n.fsm.Get(claims.LicenseID); ok && l.Status == fsm.StatusRevoked && l.Domain == claims.Domain {
+		l, ok, index := n.fsm.GetAt(claims.LicenseID)
+		resp.Meta.Index = index // the revocation answer is from this read
+		if ok && l.Status == fsm.StatusRevoked && l.Domain == claims.Domain {
 			resp.Revoked = true
 		}
 	}

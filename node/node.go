@@ -150,11 +150,15 @@ func (n *Node) openRaft() error {
 	if err != nil {
 		return fmt.Errorf("read raft state: %w", err)
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.store, n.snaps, n.trans)
+	// raft consumes requests through clampCommit (see raftguard.go).
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.store, n.snaps, guardTransport(n.trans, n.ctx.Done()))
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.catchUpTarget = n.raft.LastIndex()
+	// NewRaft restored the newest snapshot, if any; reads report the
+	// index of the state they read, so the FSM must know it.
+	n.fsm.SetRestoredIndex(n.raft.AppliedIndex())
 	switch {
 	case existing:
 		n.logger.Info("resuming from existing raft state", "data_dir", n.cfg.DataDir)

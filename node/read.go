@@ -10,9 +10,19 @@ import (
 	"google.golang.org/grpc"
 )
 
-// ReadMeta describes the replica that served a read.
-func (n *Node) ReadMeta() *pb.ReadMeta {
-	m := &pb.ReadMeta{Index: n.fsm.AppliedIndex(), NodeId: n.cfg.NodeID}
+// ReadMeta describes the replica that served a read, with its applied
+// index now: read before the state, it is a lower bound of the state's
+// index. Reads of licenses use readMeta with the exact index instead.
+func (n *Node) ReadMeta() *pb.ReadMeta { return n.readMeta(n.fsm.AppliedIndex()) }
+
+// readMeta describes the replica that served a read of the state at
+// index. The index must be the state's own (fsm GetAt, ListAt, Check):
+// one read after the state may be newer than what was read, and a
+// client comparing it with its write's index (read-your-writes), or
+// fedlic-chaos judging a stale read, would be misled (found by
+// fedlic-chaos: a stale read reported an index it had not seen).
+func (n *Node) readMeta(index uint64) *pb.ReadMeta {
+	m := &pb.ReadMeta{Index: index, NodeId: n.cfg.NodeID}
 	id := n.LeaderID()
 	m.KnownLeader = id != ""
 	if !n.IsLeader() {
@@ -136,11 +146,11 @@ func (n *Node) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, er
 	if req.GetId() == "" {
 		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "license id is empty: give an id"}
 	}
-	l, found := n.fsm.Get(req.GetId())
+	l, found, index := n.fsm.GetAt(req.GetId())
 	if !found {
 		return nil, &fsm.Error{Code: fsm.CodeNotFound, Msg: "license " + req.GetId() + " not found: check the id with 'fedlic license list'"}
 	}
-	return &pb.GetResponse{License: l.ToProto(), Meta: n.ReadMeta()}, nil
+	return &pb.GetResponse{License: l.ToProto(), Meta: n.readMeta(index)}, nil
 }
 
 const maxPage = 1000
@@ -157,8 +167,8 @@ func (n *Node) List(ctx context.Context, req *pb.ListRequest) (*pb.ListResponse,
 	if size < 0 || size > maxPage {
 		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "page_size must be between 1 and 1000 (0 means 100)"}
 	}
-	ls, more := n.fsm.List(fsm.ListOptions{Licensee: req.GetLicensee(), Product: req.GetProduct(), After: req.GetPageToken(), Limit: size})
-	resp := &pb.ListResponse{Meta: n.ReadMeta()}
+	ls, more, index := n.fsm.ListAt(fsm.ListOptions{Licensee: req.GetLicensee(), Product: req.GetProduct(), After: req.GetPageToken(), Limit: size})
+	resp := &pb.ListResponse{Meta: n.readMeta(index)}
 	for _, l := range ls {
 		resp.Licenses = append(resp.Licenses, l.ToProto())
 	}
@@ -200,7 +210,7 @@ func (n *Node) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckRespon
 		return nil, &fsm.Error{Code: fsm.CodeInvalid, Msg: "give both licensee and product (or a token)"}
 	}
 	r := n.fsm.Check(req.GetLicensee(), req.GetProduct(), req.GetFeature(), req.GetAmount(), n.CheckTime())
-	return checkResponse(r, n.ReadMeta()), nil
+	return checkResponse(r, n.readMeta(r.Index)), nil
 }
 
 func checkResponse(r fsm.CheckResult, meta *pb.ReadMeta) *pb.CheckResponse {
@@ -230,6 +240,7 @@ func (n *Node) checkToken(req *pb.CheckRequest, meta *pb.ReadMeta) (*pb.CheckRes
 		return checkClaims(&t.Claims, req.GetFeature(), req.GetAmount(), n.CheckTime(), meta), nil
 	}
 	r := n.fsm.CheckLicense(t.Claims.LicenseID, req.GetFeature(), req.GetAmount(), n.CheckTime())
+	meta.Index = r.Index // the answer comes from this read of the state
 	return checkResponse(r, meta), nil
 }
 
