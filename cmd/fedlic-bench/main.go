@@ -89,7 +89,7 @@ func main() {
 			if err := prep(); err != nil {
 				return err
 			}
-			for _, name := range []string{"check", "write", "failover", "revoke", "snapshot"} {
+			for _, name := range []string{"check", "write", "failover", "revoke", "snapshot", "gossip", "federation"} {
 				if err := runOne(name); err != nil {
 					return fmt.Errorf("%s: %w", name, err)
 				}
