@@ -296,15 +296,20 @@ func (l *fedLoad) missingRevocations(ctx context.Context, b history.ReplicaState
 	l.mu.Unlock()
 	// sweep asks about every pending pair once, one goroutine per A node.
 	sweep := func() {
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for _, m := range l.a.ms {
-			var mine [][2]string // key, token: pending is written while this node's pairs are asked about
+		// Each node's pairs are listed before any goroutine starts:
+		// the goroutines delete from pending.
+		mine := make([][][2]string, len(l.a.ms)) // per node: key, token
+		for i, m := range l.a.ms {
 			for key, tok := range pending {
 				if strings.HasSuffix(key, "@"+m.name) {
-					mine = append(mine, [2]string{key, tok})
+					mine[i] = append(mine[i], [2]string{key, tok})
 				}
 			}
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i, m := range l.a.ms {
+			mine := mine[i]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
