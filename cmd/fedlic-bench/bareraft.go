@@ -88,9 +88,29 @@ func startBare() (*bareCluster, error) {
 		bc.stop()
 		return nil, err
 	}
-	if bc.waitLeader(20*time.Second) == nil {
+	l := bc.waitLeader(20 * time.Second)
+	if l == nil {
 		bc.stop()
 		return nil, fmt.Errorf("bare raft: no leader")
+	}
+	// Only node 0 was bootstrapped: the others learn the configuration
+	// from the leader's first entries, and cannot elect anyone before.
+	// Wait until every node has applied the leader's barrier, or a kill
+	// of the leader right away (failover) leaves a domain that never
+	// elects (seen once in CI).
+	if err := l.r.Barrier(20 * time.Second).Error(); err != nil {
+		bc.stop()
+		return nil, fmt.Errorf("bare raft: barrier: %w", err)
+	}
+	want, deadline := l.r.AppliedIndex(), time.Now().Add(20*time.Second)
+	for _, n := range bc.nodes {
+		for n.r.AppliedIndex() < want {
+			if time.Now().After(deadline) {
+				bc.stop()
+				return nil, fmt.Errorf("bare raft: %s never applied index %d", n.id, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	return bc, nil
 }
