@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -240,21 +239,7 @@ func (r *fedRun) keep(sum fedSummary, cause error) string {
 			}
 		}
 	}
-	entries, _ := os.ReadDir(r.tmp)
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		dst := n
-		if e, err := os.Stat(filepath.Join(r.tmp, n)); err == nil && e.IsDir() {
-			dst = n + "-data"
-		}
-		if err := os.Rename(filepath.Join(r.tmp, n), filepath.Join(dir, dst)); err != nil {
-			r.logf("could not keep %s: %v", n, err)
-		}
-	}
+	moveRunFiles(r.tmp, dir, r.logf)
 	if dir != r.tmp {
 		os.RemoveAll(r.tmp)
 	}

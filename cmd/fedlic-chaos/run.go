@@ -367,8 +367,12 @@ func (r *runner) keepAll(rep history.Report, iso *isolationReport, faults []faul
 // moveAgentFiles moves logs, data dirs and the visualization from the
 // run's temp folder into dir (best effort: a rename across file systems
 // fails and leaves them to be removed).
-func (r *runner) moveAgentFiles(dir string) {
-	entries, _ := os.ReadDir(r.tmp)
+func (r *runner) moveAgentFiles(dir string) { moveRunFiles(r.tmp, dir, r.logf) }
+
+// moveRunFiles moves every file and folder of tmp into dir, folders
+// renamed NAME-data; logf hears what could not be moved.
+func moveRunFiles(tmp, dir string, logf func(string, ...any)) {
+	entries, _ := os.ReadDir(tmp)
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
 		names = append(names, e.Name())
@@ -376,11 +380,11 @@ func (r *runner) moveAgentFiles(dir string) {
 	sort.Strings(names)
 	for _, n := range names {
 		dst := n
-		if fi, err := os.Stat(filepath.Join(r.tmp, n)); err == nil && fi.IsDir() {
+		if fi, err := os.Stat(filepath.Join(tmp, n)); err == nil && fi.IsDir() {
 			dst = n + "-data"
 		}
-		if err := os.Rename(filepath.Join(r.tmp, n), filepath.Join(dir, dst)); err != nil {
-			r.logf("could not keep %s: %v", n, err)
+		if err := os.Rename(filepath.Join(tmp, n), filepath.Join(dir, dst)); err != nil {
+			logf("could not keep %s: %v", n, err)
 		}
 	}
 }
