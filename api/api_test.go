@@ -232,13 +232,17 @@ func TestMetricsEndpoint(t *testing.T) {
 	if _, err := cl.Check(tctx(t), "l", "p", "f", 0, pb.Consistency_CONSISTENCY_STALE); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := cl.Issue(tctx(t), &pb.IssueRequest{Licensee: "l", Product: "p", Entitlements: []*pb.Entitlement{client.Count("f", 1)}}); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.Get("http://" + a.HTTPAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{"fedlic_raft_applied_index", "fedlic_raft_leader 1", `fedlic_grpc_requests_total{code="OK",method="/fedlic.v1.Licenses/Check"} 1`, "go_goroutines"} {
+	for _, want := range []string{"fedlic_raft_applied_index", "fedlic_raft_leader 1", `fedlic_grpc_requests_total{code="OK",method="/fedlic.v1.Licenses/Check"} 1`, "go_goroutines",
+		`fedlic_write_batch_commands_bucket{le="1"} 1`, "fedlic_write_batch_commands_count 1", "fedlic_write_queue 0"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -23,6 +23,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	apply    prometheus.Histogram
+	batch    prometheus.Histogram
 }
 
 func newMetrics(n *node.Node) *metrics {
@@ -39,10 +40,15 @@ func newMetrics(n *node.Node) *metrics {
 		Buckets: []float64{.0005, .001, .002, .004, .006, .008, .01, .015, .02, .03, .05, .1, .25, 1},
 	})
 	n.SetApplyObserver(func(d time.Duration) { m.apply.Observe(d.Seconds()) })
+	m.batch = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "fedlic_write_batch_commands", Help: "License writes the leader coalesced into each raft entry it proposed.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
+	})
+	n.SetBatchObserver(func(k int) { m.batch.Observe(float64(k)) })
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.apply,
+	m.reg.MustRegister(m.requests, m.latency, m.apply, m.batch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gauge("fedlic_raft_applied_index", "Index of the last raft entry applied to the state machine.", func() float64 { return float64(n.FSM().AppliedIndex()) }),
 		gauge("fedlic_raft_commit_index", "Raft commit index known to this node.", func() float64 { return float64(n.Raft().CommitIndex()) }),
@@ -59,6 +65,7 @@ func newMetrics(n *node.Node) *metrics {
 			}
 			return time.Since(lc).Seconds()
 		}),
+		gauge("fedlic_write_queue", "License writes waiting on this leader for the entry in flight to commit.", func() float64 { return float64(n.WritesWaiting()) }),
 		gauge("fedlic_licenses", "Licenses in this replica's state.", func() float64 { return float64(n.FSM().Count()) }),
 		gauge("fedlic_replica_caught_up", "1 once this replica serves stale reads after a restart or join.", func() float64 { return b2f(n.CaughtUp()) }),
 		gauge("fedlic_anchor_serial", "Serial of this domain's trust anchor.", func() float64 { return float64(n.FSM().Keys().GetAnchorSerial()) }),

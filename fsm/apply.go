@@ -57,12 +57,11 @@ func (s *state) tick(t int64) {
 
 func fail(err error) *Result { return &Result{Err: err} }
 
+// newLicense builds a license to store from a command. Whether its id is
+// new is checked when it is stored (state.insertNew).
 func newLicense(s *state, index uint64, p *pb.License, now int64) (*License, error) {
 	if err := ValidateLicense(p, now); err != nil {
 		return nil, err
-	}
-	if _, ok := s.get(p.GetId()); ok {
-		return nil, errorf(CodeExists, "license %s already exists", p.GetId())
 	}
 	if !s.inScope(p.GetProduct()) {
 		return nil, errorf(CodeInvalid, "product %q is outside this domain's scope %v: issue it from the domain that owns it", p.GetProduct(), s.keys.GetScope())
@@ -81,6 +80,10 @@ func newLicense(s *state, index uint64, p *pb.License, now int64) (*License, err
 	return l, nil
 }
 
+func errExists(id string) error {
+	return errorf(CodeExists, "license %s already exists", id)
+}
+
 func applyIssue(s *state, index uint64, msg proto.Message) *Result {
 	c := msg.(*pb.IssueCommand)
 	now := c.GetLicense().GetCreatedUnixNano()
@@ -88,8 +91,10 @@ func applyIssue(s *state, index uint64, msg proto.Message) *Result {
 	if err != nil {
 		return fail(err)
 	}
+	if !s.insertNew(l) {
+		return fail(errExists(l.ID))
+	}
 	s.tick(now)
-	s.put(l)
 	return &Result{License: l}
 }
 
@@ -230,11 +235,13 @@ func applyReplace(s *state, index uint64, msg proto.Message) *Result {
 		return fail(err)
 	}
 	nl.Supersedes = old.ID
+	if !s.insertNew(nl) {
+		return fail(errExists(nl.ID))
+	}
 	ol := revoke(old, "replaced", now, index)
 	ol.SupersededBy = nl.ID
 	s.tick(now)
 	s.put(ol)
-	s.put(nl)
 	return &Result{License: nl, Old: ol}
 }
 

@@ -27,6 +27,7 @@ const (
 	TrustRemoveType    MessageType = 14
 	PeerAnchorType     MessageType = 15
 	PeerRevocationType MessageType = 16
+	BatchType          MessageType = 17
 
 	// IgnoreUnknownTypeFlag marks a command that older binaries may skip
 	// if they do not know its type (as in Consul's FSM). Without the flag
@@ -48,6 +49,7 @@ var typeNames = map[MessageType]string{
 	InitDomainType: "init-domain", InitKeysType: "init-keys", RotateKeyType: "rotate-key",
 	RetireKeyType: "retire-key", RefreshAnchorType: "refresh-anchor",
 	TrustSetType: "trust-set", TrustRemoveType: "trust-remove", PeerAnchorType: "peer-anchor", PeerRevocationType: "peer-revocation",
+	BatchType: "batch",
 }
 
 // Encode builds a log entry: the type byte, then the protobuf payload.

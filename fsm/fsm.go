@@ -76,21 +76,30 @@ func (f *FSM) applyOne(l *raft.Log) interface{} {
 		panic(fmt.Sprintf("fsm: empty log entry at index %d", l.Index))
 	}
 	t := MessageType(l.Data[0])
+	if t == BatchType {
+		return f.applyBatchEntry(l.Index, l.Data[1:])
+	}
+	if _, ok := handlers[t]; !ok && t&IgnoreUnknownTypeFlag != 0 {
+		f.logger.Warn("ignoring unknown message type", "type", uint8(t), "index", l.Index)
+		return nil
+	}
+	return f.applyCommand(l.Index, t, l.Data[1:])
+}
+
+// applyCommand decodes and applies one command at index. An unknown type
+// or an undecodable payload stops the replica: skipping it could make
+// this replica diverge.
+func (f *FSM) applyCommand(index uint64, t MessageType, payload []byte) *Result {
 	h, ok := handlers[t]
 	if !ok {
-		if t&IgnoreUnknownTypeFlag != 0 {
-			f.logger.Warn("ignoring unknown message type", "type", uint8(t), "index", l.Index)
-			return nil
-		}
-		// Skipping it could make this replica diverge: stop instead.
-		panic(fmt.Sprintf("fsm: unknown message type %d at index %d: upgrade this binary", t, l.Index))
+		panic(fmt.Sprintf("fsm: unknown message type %d at index %d: upgrade this binary", t, index))
 	}
 	msg := h.new()
-	if err := proto.Unmarshal(l.Data[1:], msg); err != nil {
-		panic(fmt.Sprintf("fsm: cannot decode %s command at index %d: %v", h.name, l.Index, err))
+	if err := proto.Unmarshal(payload, msg); err != nil {
+		panic(fmt.Sprintf("fsm: cannot decode %s command at index %d: %v", h.name, index, err))
 	}
-	r := h.apply(f.st, l.Index, msg)
-	r.Index = l.Index
+	r := h.apply(f.st, index, msg)
+	r.Index = index
 	return r
 }
 

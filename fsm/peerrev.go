@@ -50,15 +50,21 @@ func (f *FSM) PeerRevoked(domain, licenseID string) (*pb.PeerRevocationRecord, b
 }
 
 // Revocations returns this domain's revoked licenses whose revocation
-// committed after index, in index order, for spreading to peers.
+// committed after index, in index order, for spreading to peers. A page
+// never ends inside an index: revocations coalesced into one batch share
+// it, and callers ask for the next page after the last index they got,
+// so a page may exceed limit by the rest of its last batch.
 func (f *FSM) Revocations(after uint64, limit int) []*License {
 	var out []*License
 	f.view(func(s *state) {
 		s.byRevoke.AscendGreaterOrEqual(revKey{index: after + 1}, func(k revKey) bool {
+			if limit > 0 && len(out) >= limit && k.index != out[len(out)-1].Revocation.Index {
+				return false
+			}
 			if l, ok := s.get(k.id); ok {
 				out = append(out, l)
 			}
-			return limit <= 0 || len(out) < limit
+			return true
 		})
 	})
 	return out

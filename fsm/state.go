@@ -109,6 +109,24 @@ func (s *state) put(l *License) {
 			s.byRevoke.Delete(revKey{old.Revocation.Index, old.ID})
 		}
 	}
+	s.index(l)
+}
+
+// insertNew stores a license whose id must be new, in one walk of the
+// primary tree rather than a lookup and then an insert (the walk is most
+// of the cost of an issue on a large domain). It reports false, with
+// nothing changed, when the id is taken.
+func (s *state) insertNew(l *License) bool {
+	if old, ok := s.licenses.ReplaceOrInsert(l); ok {
+		s.licenses.ReplaceOrInsert(old)
+		return false
+	}
+	s.index(l)
+	return true
+}
+
+// index adds l to the secondary indexes.
+func (s *state) index(l *License) {
 	s.byLP.ReplaceOrInsert(lpKey{l.Licensee, l.Product, l.ID})
 	if l.Revocation != nil && l.Revocation.Index > s.revMark {
 		s.revMark = l.Revocation.Index

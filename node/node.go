@@ -60,6 +60,8 @@ type Node struct {
 	// until its result (metrics); see SetApplyObserver.
 	observeApply atomic.Pointer[func(time.Duration)]
 
+	props *proposer // coalesces license writes on the leader (propose.go)
+
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -85,14 +87,16 @@ func New(cfg Config, logger hclog.Logger) (*Node, error) {
 		cfg: cfg, timing: timing, logger: logger,
 		fsm: fsm.New(logger), conns: map[string]*grpc.ClientConn{},
 		notifyCh: make(chan bool, 16), revokeWake: make(chan struct{}, 1), Now: time.Now, ctx: ctx, cancel: cancel,
+		props: newProposer(),
 	}
 	if err := n.openRaft(); err != nil {
 		cancel()
 		n.closeStores()
 		return nil, err
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.watchLeadership()
+	go n.runProposer()
 	return n, nil
 }
 

@@ -31,8 +31,12 @@ func (n *Node) apply(ctx context.Context, t fsm.MessageType, msg proto.Message) 
 		}
 	}
 	t0 := time.Now()
-	f := n.raft.Apply(b, timeout)
-	err = f.Error()
+	var r *fsm.Result
+	if fsm.Batchable(t) {
+		r, err = n.propose(ctx, b)
+	} else {
+		r, err = n.applyEntry(b, timeout)
+	}
 	if obs := n.observeApply.Load(); obs != nil {
 		(*obs)(time.Since(t0))
 	}
@@ -46,10 +50,6 @@ func (n *Node) apply(ctx context.Context, t fsm.MessageType, msg proto.Message) 
 			return nil, context.DeadlineExceeded
 		}
 		return nil, err
-	}
-	r, _ := f.Response().(*fsm.Result)
-	if r == nil {
-		return nil, errors.New("internal: state machine returned no result")
 	}
 	if r.Err != nil {
 		return r, r.Err

@@ -1398,6 +1398,56 @@ func (x *PeerRevocationCommand) GetRevocation() *PeerRevocationRecord {
 	return nil
 }
 
+// BatchCommand carries several license writes (issue, update, revoke,
+// replace) that the leader coalesced into one log entry. Each element is a
+// whole command as it would appear alone in the log: the type byte, then
+// its payload. Replicas apply them in order, at the entry's index, each
+// with its own result; one rejected command changes nothing and does not
+// affect the others.
+type BatchCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Commands      [][]byte               `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCommand) Reset() {
+	*x = BatchCommand{}
+	mi := &file_fedlic_v1_commands_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCommand) ProtoMessage() {}
+
+func (x *BatchCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fedlic_v1_commands_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCommand.ProtoReflect.Descriptor instead.
+func (*BatchCommand) Descriptor() ([]byte, []int) {
+	return file_fedlic_v1_commands_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *BatchCommand) GetCommands() [][]byte {
+	if x != nil {
+		return x.Commands
+	}
+	return nil
+}
+
 var File_fedlic_v1_commands_proto protoreflect.FileDescriptor
 
 const file_fedlic_v1_commands_proto_rawDesc = "" +
@@ -1508,7 +1558,9 @@ const file_fedlic_v1_commands_proto_rawDesc = "" +
 	"\x15PeerRevocationCommand\x12?\n" +
 	"\n" +
 	"revocation\x18\x01 \x01(\v2\x1f.fedlic.v1.PeerRevocationRecordR\n" +
-	"revocationB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
+	"revocation\"*\n" +
+	"\fBatchCommand\x12\x1a\n" +
+	"\bcommands\x18\x01 \x03(\fR\bcommandsB'Z%github.com/fedlic/fedlic/api/fedlicpbb\x06proto3"
 
 var (
 	file_fedlic_v1_commands_proto_rawDescOnce sync.Once
@@ -1522,7 +1574,7 @@ func file_fedlic_v1_commands_proto_rawDescGZIP() []byte {
 	return file_fedlic_v1_commands_proto_rawDescData
 }
 
-var file_fedlic_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_fedlic_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_fedlic_v1_commands_proto_goTypes = []any{
 	(*IssueCommand)(nil),          // 0: fedlic.v1.IssueCommand
 	(*UpdateCommand)(nil),         // 1: fedlic.v1.UpdateCommand
@@ -1546,19 +1598,20 @@ var file_fedlic_v1_commands_proto_goTypes = []any{
 	(*PeerAnchorRecord)(nil),      // 19: fedlic.v1.PeerAnchorRecord
 	(*PeerRevocationRecord)(nil),  // 20: fedlic.v1.PeerRevocationRecord
 	(*PeerRevocationCommand)(nil), // 21: fedlic.v1.PeerRevocationCommand
-	nil,                           // 22: fedlic.v1.UpdateCommand.SetMetadataEntry
-	(*License)(nil),               // 23: fedlic.v1.License
-	(*Entitlement)(nil),           // 24: fedlic.v1.Entitlement
-	(Status)(0),                   // 25: fedlic.v1.Status
-	(*Member)(nil),                // 26: fedlic.v1.Member
+	(*BatchCommand)(nil),          // 22: fedlic.v1.BatchCommand
+	nil,                           // 23: fedlic.v1.UpdateCommand.SetMetadataEntry
+	(*License)(nil),               // 24: fedlic.v1.License
+	(*Entitlement)(nil),           // 25: fedlic.v1.Entitlement
+	(Status)(0),                   // 26: fedlic.v1.Status
+	(*Member)(nil),                // 27: fedlic.v1.Member
 }
 var file_fedlic_v1_commands_proto_depIdxs = []int32{
-	23, // 0: fedlic.v1.IssueCommand.license:type_name -> fedlic.v1.License
-	24, // 1: fedlic.v1.UpdateCommand.set_entitlements:type_name -> fedlic.v1.Entitlement
-	22, // 2: fedlic.v1.UpdateCommand.set_metadata:type_name -> fedlic.v1.UpdateCommand.SetMetadataEntry
-	25, // 3: fedlic.v1.UpdateCommand.set_status:type_name -> fedlic.v1.Status
-	23, // 4: fedlic.v1.ReplaceCommand.license:type_name -> fedlic.v1.License
-	26, // 5: fedlic.v1.SetMemberCommand.member:type_name -> fedlic.v1.Member
+	24, // 0: fedlic.v1.IssueCommand.license:type_name -> fedlic.v1.License
+	25, // 1: fedlic.v1.UpdateCommand.set_entitlements:type_name -> fedlic.v1.Entitlement
+	23, // 2: fedlic.v1.UpdateCommand.set_metadata:type_name -> fedlic.v1.UpdateCommand.SetMetadataEntry
+	26, // 3: fedlic.v1.UpdateCommand.set_status:type_name -> fedlic.v1.Status
+	24, // 4: fedlic.v1.ReplaceCommand.license:type_name -> fedlic.v1.License
+	27, // 5: fedlic.v1.SetMemberCommand.member:type_name -> fedlic.v1.Member
 	9,  // 6: fedlic.v1.InitKeysCommand.signing_key:type_name -> fedlic.v1.SigningKeyRecord
 	9,  // 7: fedlic.v1.RotateKeyCommand.signing_key:type_name -> fedlic.v1.SigningKeyRecord
 	9,  // 8: fedlic.v1.KeysRecord.keys:type_name -> fedlic.v1.SigningKeyRecord
@@ -1583,7 +1636,7 @@ func file_fedlic_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fedlic_v1_commands_proto_rawDesc), len(file_fedlic_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
