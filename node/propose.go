@@ -26,6 +26,7 @@ const (
 )
 
 type proposal struct {
+	ctx   context.Context
 	entry []byte // one command, as fsm.Encode made it
 	done  chan proposed
 }
@@ -58,10 +59,10 @@ func newProposer() *proposer {
 }
 
 // propose queues one license write and waits for its result. The error
-// is raft's (not leader, shut down, ...) or ctx's if the write never left
-// the queue; a business rejection is in the result.
+// is raft's (not leader, shut down, ...) or ctx's if ctx ended before the
+// write was proposed; a business rejection is in the result.
 func (n *Node) propose(ctx context.Context, entry []byte) (*fsm.Result, error) {
-	p := &proposal{entry: entry, done: make(chan proposed, 1)}
+	p := &proposal{ctx: ctx, entry: entry, done: make(chan proposed, 1)}
 	n.props.waiting.Add(1)
 	select {
 	case n.props.queue <- p:
@@ -100,20 +101,12 @@ func (n *Node) runProposer() {
 			first.done <- proposed{err: raft.ErrRaftShutdown}
 			return
 		}
-		batch := []*proposal{first}
-		size := len(first.entry)
-	collect:
-		for len(batch) < maxBatchCommands && size < maxBatchBytes {
-			select {
-			case p := <-q.queue:
-				batch = append(batch, p)
-				size += len(p.entry)
-			default:
-				break collect
-			}
+		batch := q.collect(first)
+		if len(batch) == 0 {
+			<-q.slots
+			continue
 		}
-		q.waiting.Add(-int64(len(batch)))
-		entry := first.entry
+		entry := batch[0].entry
 		if len(batch) > 1 {
 			entries := make([][]byte, len(batch))
 			for i, p := range batch {
@@ -142,6 +135,35 @@ func (n *Node) runProposer() {
 			deliver(batch, resp, err)
 		}()
 	}
+}
+
+// collect gathers first and whatever else is queued into one batch. A
+// write whose caller gave up while it waited is answered with its
+// context's error instead: it was never proposed.
+func (q *proposer) collect(first *proposal) []*proposal {
+	batch := make([]*proposal, 0, 1+len(q.queue))
+	taken, size := 1, 0
+	add := func(p *proposal) {
+		if err := p.ctx.Err(); err != nil {
+			p.done <- proposed{err: err}
+			return
+		}
+		batch = append(batch, p)
+		size += len(p.entry)
+	}
+	add(first)
+collect:
+	for len(batch) < maxBatchCommands && size < maxBatchBytes {
+		select {
+		case p := <-q.queue:
+			taken++
+			add(p)
+		default:
+			break collect
+		}
+	}
+	q.waiting.Add(-int64(taken))
+	return batch
 }
 
 // deliver hands each proposal its result: the entry's own result for a

@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -113,5 +115,37 @@ func TestQueuedWriteFailsWhenTheNodeStops(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("a write queued on a stopping node never returned")
+	}
+}
+
+// TestQueuedWriteWhoseCallerGaveUpIsNotProposed: a write still queued
+// when its caller's deadline passes is answered with the deadline and
+// never reaches the log, so the caller may retry it safely.
+func TestQueuedWriteWhoseCallerGaveUpIsNotProposed(t *testing.T) {
+	skipShort(t)
+	c := newCluster(t, 1, 0)
+	l := c.waitLeader()
+	n := l.agent.Node
+	before := n.FSM().Count()
+	release := n.HoldProposals()
+	wctx, cancel := context.WithTimeout(ctx(t), 200*time.Millisecond)
+	defer cancel()
+	out := make(chan error, 1)
+	go func() {
+		_, err := n.Issue(wctx, issueReq("impatient"))
+		out <- err
+	}()
+	waitFor(t, 10*time.Second, "the write queued and its deadline passed", func() (bool, string) {
+		return n.WritesWaiting() == 1 && wctx.Err() != nil, fmt.Sprintf("%d waiting, ctx %v", n.WritesWaiting(), wctx.Err())
+	})
+	release()
+	if err := <-out; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("write whose deadline passed in the queue: %v, want the deadline", err)
+	}
+	if _, err := n.Issue(ctx(t), issueReq("patient")); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.FSM().Count(); got != before+1 {
+		t.Fatalf("%d licenses, want %d: the abandoned write reached the log", got, before+1)
 	}
 }
