@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"slices"
 	"time"
 
 	pb "github.com/fedlic/fedlic/api/fedlicpb"
@@ -87,7 +88,11 @@ func benchCheck(ctx context.Context, o opts, rep *reporter) error {
 // benchWrite: committed issues through gRPC to the leader vs raw
 // raft.Apply of a same-sized entry on bare raft with a no-op FSM.
 func benchWrite(ctx context.Context, o opts, rep *reporter) error {
-	d, err := startDomain(ctx, o.bin)
+	perNode, httpAddrs, err := httpAddrs(3)
+	if err != nil {
+		return err
+	}
+	d, err := startNamedDomain(ctx, o.bin, "bench", perNode)
 	if err != nil {
 		return err
 	}
@@ -122,10 +127,19 @@ func benchWrite(ctx context.Context, o opts, rep *reporter) error {
 			defer bconns[i].Close()
 		}
 		progress("write: %d clients", n)
+		leaderHTTP := httpAddrs[slices.Index(d.procs, l)]
+		w0, e0, err := batchCounter(leaderHTTP)
+		if err != nil {
+			return err
+		}
 		ours := runCPU(ctx, n, o.warmup, o.duration, func() time.Duration { return cpuTime(d.pids()...) }, func(ctx context.Context, c int) error {
 			_, err := conns[c%len(conns)].Issue(ctx, sampleIssue(rand.Intn(1000)))
 			return err
 		})
+		w1, e1, err := batchCounter(leaderHTTP)
+		if err != nil {
+			return err
+		}
 		bl := bc.waitLeader(5 * time.Second)
 		base := runCPU(ctx, n, o.warmup, o.duration, func() time.Duration { return cpuTime() }, func(ctx context.Context, c int) error {
 			return bl.r.Apply(payload, 10*time.Second).Error()
@@ -144,6 +158,10 @@ func benchWrite(ctx context.Context, o opts, rep *reporter) error {
 			Target: map[bool]string{true: ">= 0.9x, >= 8000/s"}[n == 64], Note: errNote(ours.errs)})
 		rep.add(row{Bench: "write", Metric: "p50 " + tag, Unit: "ms", Ours: ms(ours.pct(50)), Baseline: ms(base.pct(50))})
 		rep.add(row{Bench: "write", Metric: "p99 " + tag, Unit: "ms", Ours: ms(ours.pct(99)), Baseline: ms(base.pct(99)), Target: map[bool]string{true: "<= 1.2x"}[n == 64]})
+		if e1 > e0 {
+			rep.add(row{Bench: "write", Metric: "writes per raft entry " + tag, Unit: "count", Ours: (w1 - w0) / (e1 - e0), Baseline: 1,
+				Note: "the leader's fedlic_write_batch_commands over warm-up and measurement; the baselines propose one entry per write"})
+		}
 	}
 	return nil
 }
