@@ -294,3 +294,46 @@ func TestNeverAppliedClassification(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartedReplicaServesAfterLeaderChangeInQuietDomain: a replica
+// whose log ends with a new leader's no-op (which raft never hands the
+// state machine) is caught up once it applied the commands before it; it
+// must not refuse stale reads until somebody writes again.
+func TestRestartedReplicaServesAfterLeaderChangeInQuietDomain(t *testing.T) {
+	skipShort(t)
+	c := newCluster(t, 3, 0)
+	l := c.waitLeader()
+	if _, err := l.client.Issue(ctx(t), issueReq("globex")); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged()
+	l.stop()
+	nl := c.waitLeader()
+	var f *member
+	for _, m := range c.running() {
+		if m != nl {
+			f = m
+		}
+	}
+	waitFor(t, 10*time.Second, "the new leader's no-op committed on "+f.cfg.NodeID, func() (bool, string) {
+		fr, lr := f.agent.Node.Raft(), nl.agent.Node.Raft()
+		return fr.LastIndex() == lr.LastIndex() && fr.CommitIndex() == fr.LastIndex(), fmt.Sprintf("last %d/%d commit %d", fr.LastIndex(), lr.LastIndex(), fr.CommitIndex())
+	})
+	if last, applied := f.agent.Node.Raft().LastIndex(), f.agent.Node.FSM().AppliedIndex(); applied >= last {
+		t.Fatalf("setup: the state machine applied %d of %d: the log does not end with entries it never sees", applied, last)
+	}
+	f.stop()
+	c.restart(f)
+	for _, m := range c.running() {
+		if m.cfg.NodeID == f.cfg.NodeID {
+			f = m
+		}
+	}
+	waitFor(t, 10*time.Second, "the restarted replica serving stale reads with no write since", func() (bool, string) {
+		ck, err := f.client.Check(ctx(t), "globex", "acme/db", "seats", 1, stale)
+		if err == nil && !ck.GetAllowed() {
+			t.Fatalf("restarted replica denied a valid license: %v", ck)
+		}
+		return err == nil, fmt.Sprint(err)
+	})
+}

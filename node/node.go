@@ -30,6 +30,7 @@ type Node struct {
 	raft      *raft.Raft
 	trans     *raft.NetworkTransport
 	store     *raftboltdb.BoltStore
+	logs      raft.LogStore // the store behind its cache, as raft uses it
 	snaps     *raft.FileSnapshotStore
 	notifyCh  chan bool
 	readyRead atomic.Bool // leader has applied everything from earlier terms
@@ -147,6 +148,7 @@ func (n *Node) openRaft() error {
 		return fmt.Errorf("raft config: %w", err)
 	}
 	logs, err := raft.NewLogCache(512, n.store)
+	n.logs = logs
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	pb "github.com/fedlic/fedlic/api/fedlicpb"
 	"github.com/fedlic/fedlic/fsm"
 	"github.com/fedlic/fedlic/license"
+	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 )
 
@@ -54,11 +55,33 @@ func (n *Node) CaughtUp() bool {
 			return false
 		}
 	}
-	if n.fsm.AppliedIndex() >= target {
+	if applied := n.fsm.AppliedIndex(); applied >= target || n.onlyNonCommands(applied, target) {
 		n.caughtUp.Store(true)
 		return true
 	}
 	return false
+}
+
+// onlyNonCommands reports whether the committed entries in (from, to]
+// are all of kinds raft never hands the state machine: the no-op a new
+// leader appends, barriers, configuration changes. A state machine that
+// applied through from has then applied everything through to; its
+// index lags only because it counts commands. Without this, a replica
+// restarted after a leader change in a quiet domain (its last entry the
+// new leader's no-op) refused stale reads until the next write. Proves
+// nothing (false) when an entry is gone from the log (compacted after a
+// snapshot) or the range is long.
+func (n *Node) onlyNonCommands(from, to uint64) bool {
+	if to <= from || to-from > 64 || n.logs == nil {
+		return false
+	}
+	var l raft.Log
+	for i := from + 1; i <= to; i++ {
+		if err := n.logs.GetLog(i, &l); err != nil || l.Type == raft.LogCommand {
+			return false
+		}
+	}
+	return true
 }
 
 // linearizableBarrier makes a read on the leader linearizable, as
