@@ -120,13 +120,17 @@ func (f *FSM) notifyApplied(idx uint64) {
 	}
 }
 
-// SetRestoredIndex tells an FSM that has applied nothing since it was
-// created the index of the snapshot raft restored into it at start:
-// raft does not pass it to Restore. Once anything was applied the index
-// is exact already and this changes nothing.
+// SetRestoredIndex tells the FSM the index of a snapshot raft restored
+// into it (at start, or by an install since): raft does not pass it to
+// Restore. The caller must know the state is at least at index (raft
+// records a snapshot only after the FSM holds it). The applied index
+// only ever rises: once the FSM applied past index this changes nothing.
 func (f *FSM) SetRestoredIndex(index uint64) {
 	f.mu.Lock()
-	set := index > 0 && f.applied.CompareAndSwap(0, index)
+	set := index > f.applied.Load()
+	if set {
+		f.applied.Store(index)
+	}
 	f.mu.Unlock()
 	if set {
 		f.notifyApplied(index)

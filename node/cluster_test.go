@@ -3,6 +3,7 @@ package node_test
 import (
 	"fmt"
 	"math/rand"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -336,4 +337,47 @@ func TestRestartedReplicaServesAfterLeaderChangeInQuietDomain(t *testing.T) {
 		}
 		return err == nil, fmt.Sprint(err)
 	})
+}
+
+// TestReplicaCaughtUpBySnapshotInstallServes: a replica restarted after
+// the leader compacted the entries it lacks catches up by a snapshot
+// install; with no write after it, it must still serve stale reads.
+func TestReplicaCaughtUpBySnapshotInstallServes(t *testing.T) {
+	skipShort(t)
+	c := newClusterWith(t, 3, func(cfg *nodeConfig) { cfg.TrailingLogs = 1 })
+	l := c.waitLeader()
+	f := c.followers()[0]
+	f.stop()
+	for i := 0; i < 20; i++ {
+		if _, err := l.client.Issue(ctx(t), issueReq(fmt.Sprintf("c%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.agent.Node.Raft().Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	c.restart(f)
+	for _, m := range c.running() {
+		if m.cfg.NodeID == f.cfg.NodeID {
+			f = m
+		}
+	}
+	waitFor(t, 10*time.Second, "a snapshot installed on "+f.cfg.NodeID, func() (bool, string) {
+		s := f.agent.Node.Raft().Stats()
+		return s["last_snapshot_index"] != "0" && f.agent.Node.Raft().AppliedIndex() >= l.agent.Node.Raft().AppliedIndex(), fmt.Sprint(s["last_snapshot_index"])
+	})
+	waitFor(t, 10*time.Second, "the replica serving stale reads after the install, with no write since", func() (bool, string) {
+		ck, err := f.client.Check(ctx(t), "c7", "acme/db", "seats", 1, stale)
+		if err == nil && !ck.GetAllowed() {
+			t.Fatalf("replica denied a valid license after the install: %v", ck)
+		}
+		return err == nil, fmt.Sprintf("%v (fsm applied %d)", err, f.agent.Node.FSM().AppliedIndex())
+	})
+	snap, err := strconv.ParseUint(f.agent.Node.Raft().Stats()["last_snapshot_index"], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied := f.agent.Node.FSM().AppliedIndex(); applied < snap {
+		t.Errorf("after the install the replica's reads report index %d, below the snapshot's %d", applied, snap)
+	}
 }

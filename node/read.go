@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	pb "github.com/fedlic/fedlic/api/fedlicpb"
@@ -55,11 +56,23 @@ func (n *Node) CaughtUp() bool {
 			return false
 		}
 	}
-	if applied := n.fsm.AppliedIndex(); applied >= target || n.onlyNonCommands(applied, target) {
+	// The FSM's state is at least at raft's newest snapshot: raft takes
+	// one from the FSM's state, or installs one into the FSM before it
+	// records it. Restore is not told that index, so after an install the
+	// FSM's own index lagged until the next command.
+	n.fsm.SetRestoredIndex(n.lastSnapshotIndex())
+	applied := n.fsm.AppliedIndex()
+	if applied >= target || n.onlyNonCommands(applied, target) {
 		n.caughtUp.Store(true)
 		return true
 	}
 	return false
+}
+
+// lastSnapshotIndex is the index of raft's newest snapshot (0 if none).
+func (n *Node) lastSnapshotIndex() uint64 {
+	i, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
+	return i
 }
 
 // onlyNonCommands reports whether the committed entries in (from, to]
