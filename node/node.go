@@ -163,8 +163,10 @@ func (n *Node) openRaft() error {
 	}
 	n.catchUpTarget = n.raft.LastIndex()
 	// NewRaft restored the newest snapshot, if any; reads report the
-	// index of the state they read, so the FSM must know it.
-	n.fsm.SetRestoredIndex(n.raft.AppliedIndex())
+	// index of the state they read, so the FSM must know it. (Not
+	// raft.AppliedIndex: raft advances that when it hands entries to the
+	// FSM, before the FSM applied them.)
+	n.fsm.SetRestoredIndex(n.lastSnapshotIndex())
 	switch {
 	case existing:
 		n.logger.Info("resuming from existing raft state", "data_dir", n.cfg.DataDir)
