@@ -30,9 +30,15 @@ func startDomain() (addr string, stop func()) {
 	}
 	c, _ := client.Dial(a.Addr())
 	defer c.Close()
+	// Wait until the domain has its keys (the first leader creates them).
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := c.Domain.Status(context.Background(), &pb.DomainStatusRequest{}); err == nil {
+		_, err := c.Domain.Status(context.Background(), &pb.DomainStatusRequest{})
+		if err == nil {
 			break
+		}
+		if time.Now().After(deadline) {
+			log.Fatalf("domain not ready after 30s: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

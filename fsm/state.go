@@ -113,8 +113,8 @@ func (s *state) put(l *License) {
 }
 
 // insertNew stores a license whose id must be new, in one walk of the
-// primary tree rather than a lookup and then an insert (the walk is most
-// of the cost of an issue on a large domain). It reports false, with
+// primary tree rather than a lookup and then an insert (the lookup was
+// half of an issue's state-machine time on a large domain). It reports false, with
 // nothing changed, when the id is taken.
 func (s *state) insertNew(l *License) bool {
 	if old, ok := s.licenses.ReplaceOrInsert(l); ok {

@@ -30,7 +30,7 @@ type Node struct {
 	raft      *raft.Raft
 	trans     *raft.NetworkTransport
 	store     *raftboltdb.BoltStore
-	logs      raft.LogStore // the store behind its cache, as raft uses it
+	logs      raft.LogStore // raft's log store: a cache in front of store
 	snaps     *raft.FileSnapshotStore
 	notifyCh  chan bool
 	readyRead atomic.Bool // leader has applied everything from earlier terms
@@ -148,10 +148,10 @@ func (n *Node) openRaft() error {
 		return fmt.Errorf("raft config: %w", err)
 	}
 	logs, err := raft.NewLogCache(512, n.store)
-	n.logs = logs
 	if err != nil {
 		return err
 	}
+	n.logs = logs
 	existing, err := raft.HasExistingState(logs, n.store, n.snaps)
 	if err != nil {
 		return fmt.Errorf("read raft state: %w", err)
